@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 int tu_passed, tu_failed;
@@ -43,8 +44,16 @@ EVP_PKEY *tu_key(const char *kind)
         return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
     if (strcmp(kind, "rsa1024") == 0)
         return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
-    if (strcmp(kind, "rsapss2048") == 0)
-        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA-PSS", (size_t)2048);
+    if (strcmp(kind, "rsapss2048") == 0) {
+        /* EVP_PKEY_Q_keygen knows only "RSA" sizes in OpenSSL 3.0. */
+        EVP_PKEY *k = NULL;
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+        if (c == NULL || EVP_PKEY_keygen_init(c) <= 0 ||
+            EVP_PKEY_CTX_set_rsa_keygen_bits(c, 2048) <= 0 || EVP_PKEY_keygen(c, &k) <= 0)
+            k = NULL;
+        EVP_PKEY_CTX_free(c);
+        return k;
+    }
     return NULL;
 }
 
