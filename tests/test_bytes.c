@@ -1,2 +1,106 @@
+/*
+ * Unit tests for the byte reader and writer.
+ */
+#include <string.h>
+
+#include "bytes.h"
 #include "testutil.h"
-int main(void) { CHECK(1); return tu_finish("test_bytes"); }
+
+static void test_reader(void)
+{
+    static const uint8_t in[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07};
+    attex_reader r, sub;
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+    rd_init(&r, in, sizeof(in));
+    CHECK(rd_u8(&r, &u8) && u8 == 0x01);
+    CHECK(rd_u16(&r, &u16) && u16 == 0x0203);
+    CHECK(rd_u24(&r, &u32) && u32 == 0x040506);
+    CHECK(!rd_u16(&r, &u16));        /* one byte left */
+    CHECK(rd_len(&r) == 1);          /* a failed read consumes nothing */
+    CHECK(!rd_done(&r));
+    CHECK(rd_u8(&r, &u8) && u8 == 0x07 && rd_done(&r));
+    CHECK(!rd_u8(&r, &u8));
+
+    rd_init(&r, in, sizeof(in));
+    CHECK(rd_u32(&r, &u32) && u32 == 0x01020304);
+
+    /* Length-prefixed sub-readers stay inside their prefix. */
+    static const uint8_t pre[] = {0x02, 0xaa, 0xbb, 0xcc};
+    rd_init(&r, pre, sizeof(pre));
+    CHECK(rd_prefixed8(&r, &sub) && rd_len(&sub) == 2 && rd_len(&r) == 1);
+    CHECK(rd_u16(&sub, &u16) && u16 == 0xaabb && rd_done(&sub) && !rd_u8(&sub, &u8));
+    static const uint8_t over[] = {0x00, 0x05, 0xaa};
+    rd_init(&r, over, sizeof(over));
+    CHECK(!rd_prefixed16(&r, &sub) && rd_len(&r) == 3); /* unchanged on failure */
+    static const uint8_t p24[] = {0x00, 0x00, 0x01, 0x42};
+    rd_init(&r, p24, sizeof(p24));
+    CHECK(rd_prefixed24(&r, &sub) && rd_len(&sub) == 1 && rd_done(&r));
+    uint8_t two[2];
+    rd_init(&r, in, 1);
+    CHECK(!rd_copy(&r, two, 2) && !rd_skip(&r, 2) && rd_skip(&r, 1) && rd_done(&r));
+    rd_init(&r, NULL, 0);
+    CHECK(rd_done(&r) && !rd_peek_u8(&r, &u8));
+    rd_init(&r, in, sizeof(in));
+    CHECK(rd_peek_u8(&r, &u8) && u8 == 1 && rd_len(&r) == sizeof(in));
+}
+
+static void test_writer(void)
+{
+    attex_writer w;
+    attex_buf out = ATTEX_BUF_INIT;
+    wr_init(&w, 1 << 20);
+    wr_u8(&w, 0x01);
+    wr_u16(&w, 0x0203);
+    wr_u24(&w, 0x040506);
+    wr_u32(&w, 0x0708090a);
+    attex_wr_mark m = wr_open(&w, 2);
+    wr_bytes(&w, (const uint8_t *)"abc", 3);
+    wr_close(&w, m);
+    CHECK(wr_finish(&w, &out));
+    static const uint8_t want[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 3, 'a', 'b', 'c'};
+    CHECK(out.len == sizeof(want) && memcmp(out.data, want, sizeof(want)) == 0);
+    attex_buf_free(&out);
+    CHECK(out.data == NULL && out.len == 0);
+
+    /* Growth past the initial capacity. */
+    wr_init(&w, 1 << 20);
+    uint8_t big[1000];
+    memset(big, 0x5a, sizeof(big));
+    for (int i = 0; i < 10; i++)
+        wr_bytes(&w, big, sizeof(big));
+    CHECK(wr_finish(&w, &out) && out.len == 10000 && out.data[9999] == 0x5a);
+    attex_buf_free(&out);
+
+    /* A body too long for its prefix fails, and the failure sticks. */
+    wr_init(&w, 1 << 20);
+    m = wr_open(&w, 1);
+    uint8_t b256[256] = {0};
+    wr_bytes(&w, b256, sizeof(b256));
+    wr_close(&w, m);
+    CHECK(!wr_ok(&w));
+    wr_u8(&w, 1);
+    CHECK(!wr_finish(&w, &out) && out.data == NULL);
+
+    /* The hard maximum. */
+    wr_init(&w, 4);
+    wr_u32(&w, 1);
+    CHECK(wr_ok(&w));
+    wr_u8(&w, 1);
+    CHECK(!wr_ok(&w));
+    wr_cleanup(&w);
+
+    /* u24 values above 2^24-1 fail. */
+    wr_init(&w, 16);
+    wr_u24(&w, 0x1000000);
+    CHECK(!wr_ok(&w));
+    wr_cleanup(&w);
+}
+
+int main(void)
+{
+    test_reader();
+    test_writer();
+    return tu_finish("test_bytes");
+}
