@@ -58,14 +58,14 @@ static void test_authenticator_framing(void)
     attex_buf certs[2] = {{(uint8_t *)(uintptr_t)c1, 2}, {(uint8_t *)(uintptr_t)c2, 3}};
     static const uint8_t pl[] = {0x00, 0x01, 0x99};
     attex_extension ext = {0xFF00, pl, sizeof(pl)};
-    uint8_t sig[5] = {1, 2, 3, 4, 5}, fin[32];
+    uint8_t sig[5] = {1, 2, 3, 4, 5}, fin[48];
     memset(fin, 0xf1, sizeof(fin));
     attex_writer w;
     attex_buf b = ATTEX_BUF_INIT;
     wr_init(&w, 1 << 20);
     ea_encode_certificate(&w, ctx, 1, certs, 2, &ext, 1);
     ea_encode_certificate_verify(&w, 0x0807, sig, sizeof(sig));
-    ea_encode_finished(&w, fin, sizeof(fin));
+    ea_encode_finished(&w, fin, 32);
     CHECK(wr_finish(&w, &b));
     ea_auth_msgs m;
     attex_error err;
