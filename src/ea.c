@@ -366,6 +366,31 @@ const uint8_t *attex_ea_request_bytes(const attex_ea_request *r, size_t *out_len
     return r->raw;
 }
 
+/*
+ * RFC 9261 s6: the empty authenticator's Finished is the HMAC over the
+ * transcript so far plus a Certificate with the context and no entries.
+ */
+static int empty_finished(attex_transcript *th, const ea_keys *keys, attex_hash hash,
+                          const uint8_t *context, size_t context_len, uint8_t *out,
+                          attex_error *err)
+{
+    attex_writer cw;
+    attex_buf cert_msg = ATTEX_BUF_INIT;
+    uint8_t digest[ATTEX_MAX_HASH];
+    size_t hlen = attex_hash_len(hash);
+    wr_init(&cw, ATTEX_EA_MAX_MESSAGE);
+    ea_encode_certificate(&cw, context, context_len, NULL, 0, NULL, 0);
+    if (!wr_finish(&cw, &cert_msg))
+        return NOMEM(err);
+    int ret = transcript_update(th, cert_msg.data, cert_msg.len, err);
+    attex_buf_free(&cert_msg);
+    if (ret == ATTEX_OK)
+        ret = transcript_peek(th, digest, err);
+    if (ret == ATTEX_OK)
+        ret = crypto_hmac(hash, keys->finished_key, hlen, digest, hlen, out, err);
+    return ret;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Creating authenticators                                                */
 
@@ -496,20 +521,9 @@ int attex_ea_authenticator_create(attex_ea_session *s, const uint8_t *request,
     uint8_t digest[ATTEX_MAX_HASH];
     uint8_t verify_data[ATTEX_MAX_HASH];
     if (empty) {
-        /* RFC 9261 s6: Finished over a Certificate with no entries; no CertificateVerify. */
-        attex_writer cw;
-        attex_buf cert_msg = ATTEX_BUF_INIT;
-        wr_init(&cw, ATTEX_EA_MAX_MESSAGE);
-        ea_encode_certificate(&cw, context, context_len, NULL, 0, NULL, 0);
-        if (!wr_finish(&cw, &cert_msg)) {
-            ret = NOMEM(err);
-            goto out;
-        }
-        ret = transcript_update(&th, cert_msg.data, cert_msg.len, err);
-        attex_buf_free(&cert_msg);
-        if (ret != ATTEX_OK || (ret = transcript_peek(&th, digest, err)) != ATTEX_OK ||
-            (ret = crypto_hmac(info.hash, keys->finished_key, hlen, digest, hlen, verify_data,
-                               err)) != ATTEX_OK)
+        /* RFC 9261 s6: no Certificate or CertificateVerify is sent. */
+        if ((ret = empty_finished(&th, keys, info.hash, context, context_len, verify_data,
+                                  err)) != ATTEX_OK)
             goto out;
         ea_encode_finished(&w, verify_data, hlen);
         crypto_zeroise(verify_data, sizeof(verify_data));
@@ -769,20 +783,8 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
                              "an empty authenticator must answer a request");
             goto out;
         }
-        /* RFC 9261 s6: Finished over a Certificate with the context and no entries. */
-        attex_writer cw;
-        attex_buf cert_msg = ATTEX_BUF_INIT;
-        wr_init(&cw, ATTEX_EA_MAX_MESSAGE);
-        ea_encode_certificate(&cw, req->context, req->context_len, NULL, 0, NULL, 0);
-        if (!wr_finish(&cw, &cert_msg)) {
-            ret = NOMEM(err);
-            goto out;
-        }
-        ret = transcript_update(&th, cert_msg.data, cert_msg.len, err);
-        attex_buf_free(&cert_msg);
-        if (ret != ATTEX_OK || (ret = transcript_peek(&th, digest, err)) != ATTEX_OK ||
-            (ret = crypto_hmac(info.hash, keys->finished_key, hlen, digest, hlen, expected,
-                               err)) != ATTEX_OK)
+        if ((ret = empty_finished(&th, keys, info.hash, req->context, req->context_len,
+                                  expected, err)) != ATTEX_OK)
             goto out;
 #ifndef ATTEX_FUZZING_UNSAFE_SKIP_CRYPTO
         if (!crypto_equal(expected, rd_ptr(&m->finished), hlen)) {
