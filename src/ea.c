@@ -87,6 +87,15 @@ struct attex_ea_authenticator {
 /* ---------------------------------------------------------------------- */
 /* Context sets                                                           */
 
+/* Once answered, only a request's context matters (for uniqueness): drop its bytes. */
+static void mark_answered(issued_request *ir)
+{
+    ir->answered = 1;
+    free(ir->raw);
+    ir->raw = NULL;
+    ir->raw_len = 0;
+}
+
 static int ctx_equal(const ctx_entry *e, const uint8_t *ctx, size_t len)
 {
     return e->len == len && memcmp(e->bytes, ctx, len) == 0;
@@ -736,16 +745,16 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
         if ((ret = ea_decode_request(request, request_len, &req, err)) != ATTEX_OK)
             goto out;
         ir = find_issued(s, req->context, req->context_len);
-        if (ir == NULL || ir->raw_len != request_len || memcmp(ir->raw, request, request_len)) {
-            ret = attex_fail(err, ATTEX_ERR_UNKNOWN_CONTEXT, ATTEX_ALERT_NONE,
-                             "the request given was not issued on this connection");
-            goto out;
-        }
         /* RFC 9261 s7.4: fail if the context was used by a previously validated authenticator. */
-        if (ir->answered) {
+        if (ir != NULL && ir->answered) {
             ret = attex_fail(err, ATTEX_ERR_CONTEXT_REUSED, ATTEX_ALERT_ILLEGAL_PARAMETER,
                              "this request was already answered on this connection (replayed "
                              "authenticator?)");
+            goto out;
+        }
+        if (ir == NULL || ir->raw_len != request_len || memcmp(ir->raw, request, request_len)) {
+            ret = attex_fail(err, ATTEX_ERR_UNKNOWN_CONTEXT, ATTEX_ALERT_NONE,
+                             "the request given was not issued on this connection");
             goto out;
         }
     } else if (info.role != ATTEX_ROLE_CLIENT) {
@@ -794,7 +803,7 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
             goto out;
         }
 #endif
-        ir->answered = 1;
+        mark_answered(ir);
         ret = attex_fail(err, ATTEX_ERR_REFUSED, ATTEX_ALERT_NONE,
                          "the peer refused to authenticate (valid empty authenticator)");
         goto out;
@@ -932,7 +941,7 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
 
     a->scheme = m->scheme;
     if (req != NULL) {
-        ir->answered = 1;
+        mark_answered(ir);
     } else if (!ctx_set_add(&s->spontaneous_in, a->context, a->context_len)) {
         ret = NOMEM(err);
         goto out;
