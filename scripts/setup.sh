@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(build-essential cmake ninja-build pkg-config libssl-dev openssl
-          clang libclang-rt-14-dev llvm)
+          libcbor-dev libjansson-dev clang libclang-rt-14-dev llvm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -67,6 +67,7 @@ const char *attex_status_name(int code)
     case ATTEX_ERR_UNEXPECTED_MESSAGE: return "ATTEX_ERR_UNEXPECTED_MESSAGE";
     case ATTEX_ERR_CRYPTO: return "ATTEX_ERR_CRYPTO";
     case ATTEX_ERR_UNSUPPORTED: return "ATTEX_ERR_UNSUPPORTED";
+    case ATTEX_ERR_ATTESTATION: return "ATTEX_ERR_ATTESTATION";
     default: return "ATTEX_ERR_UNKNOWN";
     }
 }

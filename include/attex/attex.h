@@ -6,10 +6,13 @@
 #ifndef ATTEX_ATTEX_H
 #define ATTEX_ATTEX_H
 
+#include <attex/attest.h>
 #include <attex/buf.h>
+#include <attex/cmw.h>
 #include <attex/ea.h>
 #include <attex/error.h>
 #include <attex/openssl.h>
+#include <attex/sample.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -55,7 +55,13 @@ typedef enum attex_status {
     /** The cryptographic library failed unexpectedly. */
     ATTEX_ERR_CRYPTO = -16,
     /** The operation is not supported (e.g. an unusable key type). */
-    ATTEX_ERR_UNSUPPORTED = -17
+    ATTEX_ERR_UNSUPPORTED = -17,
+    /**
+     * Attestation is missing, or was appraised and not accepted (bad
+     * evidence, binding mismatch, no verifier for its type, verdict below
+     * the policy's minimum). The message says which.
+     */
+    ATTEX_ERR_ATTESTATION = -18
 } attex_status;
 
 /** TLS AlertDescription values (RFC 8446 s6) that attex reports. */

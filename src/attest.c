@@ -1,0 +1,3 @@
+/* attex: attest (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_attest;

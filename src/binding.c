@@ -1,0 +1,3 @@
+/* attex: binding (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_binding;

@@ -1,0 +1,3 @@
+/* attex: cmw_json (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_cmw_json;

@@ -1,0 +1,3 @@
+/* attex: sample (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_sample;
