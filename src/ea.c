@@ -180,6 +180,8 @@ void attex_ea_session_free(attex_ea_session *s)
     free(s);
 }
 
+const attex_tls *attex_ea_session_tls(const attex_ea_session *s) { return &s->tls; }
+
 /* RFC 9261 s7: the APIs fail before the handshake completes and on TLS < 1.3. */
 static int session_ready(attex_ea_session *s, attex_tls_info *info, attex_error *err)
 {
@@ -1005,6 +1007,20 @@ int attex_ea_authenticator_find_extension(const attex_ea_authenticator *a, uint1
                                           attex_extension *out)
 {
     return a->msgs.num_entries && ea_extensions_find(&a->msgs.entries[0].exts, type, out);
+}
+
+size_t attex_ea_authenticator_num_entry_extensions(const attex_ea_authenticator *a, size_t entry)
+{
+    return entry < a->msgs.num_entries ? a->msgs.entries[entry].exts.num : 0;
+}
+
+attex_extension attex_ea_authenticator_entry_extension(const attex_ea_authenticator *a,
+                                                       size_t entry, size_t i)
+{
+    attex_extension none = {0, NULL, 0};
+    if (entry >= a->msgs.num_entries || i >= a->msgs.entries[entry].exts.num)
+        return none;
+    return a->msgs.entries[entry].exts.items[i];
 }
 
 /* RFC 9261 s7.2: the "get context" API. */

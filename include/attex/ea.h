@@ -176,6 +176,9 @@ attex_ea_session *attex_ea_session_new(const attex_tls *tls, attex_error *err);
 /** attex_ea_session_free releases `s` and zeroises what it held. Accepts NULL. */
 void attex_ea_session_free(attex_ea_session *s);
 
+/** attex_ea_session_tls returns the TLS interface the session was made with. */
+const attex_tls *attex_ea_session_tls(const attex_ea_session *s);
+
 /* ---------------------------------------------------------------------- */
 /* Authenticator requests (RFC 9261 s4)                                   */
 
@@ -357,6 +360,13 @@ attex_extension attex_ea_authenticator_extension(const attex_ea_authenticator *a
  */
 int attex_ea_authenticator_find_extension(const attex_ea_authenticator *a, uint16_t type,
                                           attex_extension *out);
+
+/** attex_ea_authenticator_num_entry_extensions returns the extension count of entry `entry`. */
+size_t attex_ea_authenticator_num_entry_extensions(const attex_ea_authenticator *a, size_t entry);
+
+/** attex_ea_authenticator_entry_extension returns extension `i` of entry `entry`. */
+attex_extension attex_ea_authenticator_entry_extension(const attex_ea_authenticator *a,
+                                                       size_t entry, size_t i);
 
 /* ---------------------------------------------------------------------- */
 /* The "get context" API (RFC 9261 s7.2)                                  */
