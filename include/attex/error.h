@@ -83,7 +83,7 @@ enum {
 };
 
 /** Size of attex_error.message, including the terminating NUL. */
-#define ATTEX_ERROR_MESSAGE_SIZE 256
+#define ATTEX_ERROR_MESSAGE_SIZE 512
 
 /**
  * attex_error is filled by a failing call. `code` is the status returned,
