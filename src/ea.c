@@ -229,6 +229,46 @@ static int session_keys(attex_ea_session *s, const attex_tls_info *info, attex_r
     return ATTEX_OK;
 }
 
+/*
+ * RFC 8446 s4.2: an extension an implementation recognises in a message it
+ * is not specified for MUST be rejected with illegal_parameter. These are the
+ * TLS 1.3 extensions (IANA "TLS 1.3" column) that may not appear in a
+ * Certificate ("CT": only status_request and signed_certificate_timestamp
+ * may). A request always carries signature_algorithms, so "offered by the
+ * request" alone would let it into the Certificate. Unknown and private-use
+ * types (cmw_attestation among them) are judged by the offer alone.
+ */
+static int forbidden_in_certificate(uint16_t type)
+{
+    static const uint16_t forbidden[] = {
+        0,  /* server_name */
+        1,  /* max_fragment_length */
+        10, /* supported_groups */
+        13, /* signature_algorithms */
+        14, /* use_srtp */
+        15, /* heartbeat */
+        16, /* application_layer_protocol_negotiation */
+        19, /* client_certificate_type */
+        20, /* server_certificate_type */
+        21, /* padding */
+        27, /* compress_certificate */
+        41, /* pre_shared_key */
+        42, /* early_data */
+        43, /* supported_versions */
+        44, /* cookie */
+        45, /* psk_key_exchange_modes */
+        47, /* certificate_authorities */
+        48, /* oid_filters */
+        49, /* post_handshake_auth */
+        50, /* signature_algorithms_cert */
+        51, /* key_share */
+    };
+    for (size_t i = 0; i < ATTEX_ARRAY_LEN(forbidden); i++)
+        if (forbidden[i] == type)
+            return 1;
+    return 0;
+}
+
 static int scheme_listed(const uint16_t *list, size_t n, uint16_t scheme)
 {
     for (size_t i = 0; i < n; i++)
@@ -553,6 +593,13 @@ int attex_ea_authenticator_create(attex_ea_session *s, const uint8_t *request,
         /* RFC 9261 s5.2.1: only extensions that the request (or ClientHello) carried. */
         for (size_t i = 0; i < id->num_extensions; i++) {
             uint16_t t = id->extensions[i].type;
+            if (forbidden_in_certificate(t)) {
+                ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                                 "extension 0x%04x is not allowed in a Certificate message "
+                                 "(RFC 8446 s4.2)",
+                                 t);
+                goto out;
+            }
             if (req == NULL || !ea_extensions_find(&req->exts, t, NULL)) {
                 ret = attex_fail(err, ATTEX_ERR_UNSUPPORTED_EXTENSION, ATTEX_ALERT_NONE,
                                  "extension 0x%04x was not offered by the %s, so the "
@@ -846,6 +893,13 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
     for (size_t i = 0; i < m->num_entries; i++) {
         for (size_t j = 0; j < m->entries[i].exts.num; j++) {
             uint16_t t = m->entries[i].exts.items[j].type;
+            if (forbidden_in_certificate(t)) {
+                ret = attex_fail(err, ATTEX_ERR_ILLEGAL_PARAMETER, ATTEX_ALERT_ILLEGAL_PARAMETER,
+                                 "CertificateEntry %zu carries extension 0x%04x, which TLS 1.3 "
+                                 "does not allow in a Certificate",
+                                 i, t);
+                goto out;
+            }
             int offered_ext = req ? ea_extensions_find(&req->exts, t, NULL)
                                   : scheme_listed(opts->spontaneous_extensions,
                                                   opts->num_spontaneous_extensions, t);

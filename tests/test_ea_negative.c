@@ -415,6 +415,18 @@ static void test_rules(void)
     attex_buf_free(&req_ok);
     attex_buf_free(&a);
 
+    /* signature_algorithms is always "offered" by a request, but RFC 8446 s4.2 forbids it
+     * (and other recognised non-Certificate extensions) in a Certificate. */
+    static const uint8_t sa_data[] = {0x00, 0x02, 0x04, 0x03};
+    attex_extension sa_ext = {ATTEX_EXT_SIGNATURE_ALGORITHMS, sa_data, sizeof(sa_data)};
+    entry sae = {NULL, 0, c_p256, &sa_ext, 1};
+    f = base;
+    f.entries = &sae;
+    a = make(&f);
+    EXPECT(validate(s, &req, &a), ATTEX_ERR_ILLEGAL_PARAMETER, ATTEX_ALERT_ILLEGAL_PARAMETER);
+    CHECK(strstr(err.message, "does not allow") != NULL);
+    attex_buf_free(&a);
+
     /* Duplicate extension. */
     entry dupe = {NULL, 0, c_p256, dup, 2};
     f = base;
@@ -579,6 +591,12 @@ static void test_create_rules(void)
     /* Key and certificate that do not belong together. */
     attex_ea_identity mism = {c_p256, NULL, 0, k_ed, NULL, 0, NULL, 0};
     CHECK_RC(attex_ea_authenticator_create(ss, req.data, req.len, &mism, &out, &err),
+             ATTEX_ERR_INVALID_ARGUMENT, &err);
+    /* signature_algorithms in a Certificate, though the request carried it. */
+    static const uint8_t sa_data[] = {0x00, 0x02, 0x04, 0x03};
+    attex_extension sa_ext = {ATTEX_EXT_SIGNATURE_ALGORITHMS, sa_data, sizeof(sa_data)};
+    attex_ea_identity with_sa = {c_p256, NULL, 0, k_p256, &sa_ext, 1, NULL, 0};
+    CHECK_RC(attex_ea_authenticator_create(ss, req.data, req.len, &with_sa, &out, &err),
              ATTEX_ERR_INVALID_ARGUMENT, &err);
     /* An extension the request did not offer. */
     static const uint8_t pl[] = {0, 1, 7};
