@@ -627,6 +627,54 @@ static void test_create_rules(void)
     attex_ea_session_free(ss);
 }
 
+/* One attested validation on a fresh fake connection: request offering cmw_attestation,
+ * then a forged authenticator with these entries and a correct Finished and signature. */
+static int attest_attempt(const entry *entries, size_t num, attex_attest_result **r)
+{
+    fake_tls conn = {ATTEX_ROLE_CLIENT, ATTEX_HASH_SHA256, 9};
+    attex_ea_session *s = session(&conn);
+    attex_attest_policy pol;
+    memset(&pol, 0, sizeof(pol));
+    attex_ea_request_params rp = {CTX, sizeof(CTX), OFFER_P256_ED, 2, NULL, 0};
+    attex_buf req = ATTEX_BUF_INIT;
+    CHECK_RC(attex_attest_request_create(s, &pol, &rp, &req, &err), ATTEX_OK, &err);
+    forge f = {&conn, req.data, req.len, CTX, sizeof(CTX), entries, num,
+               ATTEX_SCHEME_ECDSA_SECP256R1_SHA256, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256, k_p256,
+               NULL};
+    attex_buf a = make(&f);
+    int rc = attex_attest_validate(s, req.data, req.len, a.data, a.len, NULL, &pol, r, &err);
+    attex_buf_free(&a);
+    attex_buf_free(&req);
+    attex_ea_session_free(s);
+    return rc;
+}
+
+/* PROTOCOL.md s2: cmw_attestation only in the first CertificateEntry (illegal_parameter),
+ * exactly one u16-length CMW (decode_error). */
+static void test_cmw_attestation_rules(void)
+{
+    /* u16 6 || [60, h'aa', 4]: a CMW record typed by Content-Format 60. */
+    static const uint8_t cmw[] = {0x00, 0x06, 0x83, 0x18, 0x3c, 0x41, 0xaa, 0x04, 0x00};
+    attex_attest_result *r = NULL;
+    attex_extension in_second = {ATTEX_CMW_ATTESTATION_DEFAULT, cmw, 8};
+    entry two[2] = {{NULL, 0, c_p256, NULL, 0}, {NULL, 0, c_ed, &in_second, 1}};
+    EXPECT(attest_attempt(two, 2, &r), ATTEX_ERR_ILLEGAL_PARAMETER,
+           ATTEX_ALERT_ILLEGAL_PARAMETER);
+    CHECK(r == NULL);
+    /* A byte after the CMW inside the extension. */
+    attex_extension trailing = {ATTEX_CMW_ATTESTATION_DEFAULT, cmw, 9};
+    entry one[1] = {{NULL, 0, c_p256, &trailing, 1}};
+    EXPECT(attest_attempt(one, 1, &r), ATTEX_ERR_DECODE, ATTEX_ALERT_DECODE_ERROR);
+    CHECK(r == NULL);
+    /* Correctly framed, in the first entry: it reaches the policy (no verifier: rejected). */
+    attex_extension good = {ATTEX_CMW_ATTESTATION_DEFAULT, cmw, 8};
+    entry ok1[1] = {{NULL, 0, c_p256, &good, 1}};
+    EXPECT(attest_attempt(ok1, 1, &r), ATTEX_ERR_ATTESTATION, -1);
+    CHECK(strstr(err.message, "no verifier") != NULL &&
+          strstr(err.message, "content-format 60") != NULL);
+    attex_attest_result_free(r);
+}
+
 /* Request parser. */
 static void test_request_parser(void)
 {
@@ -710,6 +758,7 @@ int main(void)
     test_rules();
     test_structure();
     test_create_rules();
+    test_cmw_attestation_rules();
     test_request_parser();
     X509_free(c_p256);
     X509_free(c_ed);
