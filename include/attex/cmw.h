@@ -6,7 +6,7 @@
  * labels to CMWs, with an optional "__cmwc_t" type). Each can be serialised
  * as CBOR or JSON (tags: CBOR only). The decoder is strict and bounded:
  * duplicate map keys, base64url padding or non-alphabet characters, ind 0 or
- * above 31 bits, empty values, empty collections, trailing bytes, excessive
+ * with bits set beyond the five registered ones (above 31), empty values, empty collections, trailing bytes, excessive
  * size or depth are rejected with a reason.
  */
 #ifndef ATTEX_CMW_H
@@ -58,7 +58,7 @@ typedef struct attex_cmw attex_cmw;
 /** Decoding limits. Zero fields take the defaults shown. */
 typedef struct attex_cmw_limits {
     size_t max_size;    /* whole input, bytes: default 65535 (the cmw_attestation limit) */
-    int max_depth;      /* collection nesting: default 8 */
+    int max_depth;      /* collection nesting: default 8; above 64 is refused */
     size_t max_entries; /* entries per collection: default 64 */
 } attex_cmw_limits;
 
@@ -97,7 +97,9 @@ attex_cmw *attex_cmw_collection_new(const char *ctype, attex_error *err);
 
 /**
  * attex_cmw_collection_add adds `item` under text label `label`; it takes
- * ownership of `item`, even on failure. Duplicate labels fail.
+ * ownership of `item`, even on failure, except when `item` already belongs
+ * to a collection or is `collection` or one of its ancestors (a cycle): such
+ * a call fails and leaves `item` alone. Duplicate labels fail.
  */
 int attex_cmw_collection_add(attex_cmw *collection, const char *label, attex_cmw *item,
                              attex_error *err);
