@@ -1,0 +1,3 @@
+/* attex internal: CBOR helpers (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_cbor;

@@ -1,0 +1,3 @@
+/* attex: shim frames (in progress) */
+#include <attex/error.h>
+typedef int attex_placeholder_frame;
