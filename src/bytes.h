@@ -75,9 +75,17 @@ attex_wr_mark wr_open(attex_writer *w, int prefix);
 void wr_close(attex_writer *w, attex_wr_mark m);
 /* wr_ok returns 1 if no write failed so far. */
 int wr_ok(const attex_writer *w);
+/* wr_adopt makes w append to buf's bytes (taking the memory; buf is reset). */
+void wr_adopt(attex_writer *w, attex_buf *buf, size_t max);
 /* wr_finish moves the bytes into out (on success) and resets w. */
 ATTEX_MUST_CHECK int wr_finish(attex_writer *w, attex_buf *out);
 /* wr_cleanup zeroises and frees. */
 void wr_cleanup(attex_writer *w);
+
+/*
+ * bytes_utf8_valid returns 1 if p[0..n) is well-formed UTF-8 (RFC 3629 s4: no
+ * overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+int bytes_utf8_valid(const uint8_t *p, size_t n);
 
 #endif /* ATTEX_BYTES_H */

@@ -98,8 +98,35 @@ static void test_writer(void)
     wr_cleanup(&w);
 }
 
+static void test_utf8(void)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+        int ok;
+    } t[] = {
+        {"", 0, 1},
+        {"plain ascii", 11, 1},
+        {"\xc3\xa9", 2, 1},              /* U+00E9 */
+        {"\xe2\x82\xac", 3, 1},          /* U+20AC */
+        {"\xf0\x9f\x98\x80", 4, 1},      /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 1},      /* U+10FFFF */
+        {"\xc3", 1, 0},                  /* truncated */
+        {"\xc0\xaf", 2, 0},              /* overlong '/' */
+        {"\xe0\x80\xaf", 3, 0},          /* overlong */
+        {"\xed\xa0\x80", 3, 0},          /* surrogate U+D800 */
+        {"\xf4\x90\x80\x80", 4, 0},      /* above U+10FFFF */
+        {"\x80", 1, 0},                  /* lone continuation */
+        {"\xff", 1, 0},                  /* never valid */
+        {"\xe2\x28\xa1", 3, 0},          /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        CHECK(bytes_utf8_valid((const uint8_t *)t[i].s, t[i].n) == t[i].ok);
+}
+
 int main(void)
 {
+    test_utf8();
     test_reader();
     test_writer();
     return tu_finish("test_bytes");

@@ -11,6 +11,7 @@
 #include <attex/cmw.h>
 #include <attex/ea.h>
 #include <attex/error.h>
+#include <attex/frame.h>
 #include <attex/openssl.h>
 #include <attex/sample.h>
 
