@@ -8,6 +8,7 @@
 
 #include <attex/attest.h>
 #include <attex/buf.h>
+#include <attex/channel.h>
 #include <attex/cmw.h>
 #include <attex/ea.h>
 #include <attex/error.h>

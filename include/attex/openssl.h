@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 
+#include <attex/channel.h>
 #include <attex/ea.h>
 
 #ifdef __cplusplus
@@ -38,6 +39,39 @@ int attex_openssl_set_hello_schemes(SSL *ssl, const uint16_t *schemes, size_t nu
  * attex_openssl_tls(ssl).
  */
 attex_ea_session *attex_ea_session_new_openssl(SSL *ssl, attex_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Attested channels over OpenSSL                                         */
+
+/**
+ * attex_openssl_configure_ctx applies PROTOCOL.md s4 to `ctx`: TLS 1.3
+ * only; no session tickets sent (num_tickets 0); no early data; no session
+ * cache; tickets received are discarded.
+ */
+int attex_openssl_configure_ctx(SSL_CTX *ctx, attex_error *err);
+
+/** attex_monotonic_ms returns a monotonic clock in milliseconds (for channel timers). */
+uint64_t attex_monotonic_ms(void);
+
+/**
+ * attex_openssl_channel_io does one round of a channel's I/O on `ssl`
+ * (blocking or not): it writes the channel's pending output, reads what
+ * TLS has (on a non-blocking SSL, without waiting), feeds it to the
+ * channel, and runs its timers. *want_write is set when output is still
+ * pending (poll for POLLOUT too). Returns ATTEX_OK while the connection
+ * lives, or the failure (the channel's, or TLS's) once it is over; on a
+ * clean close by the peer it returns ATTEX_ERR_TLS_STATE with the reason.
+ */
+int attex_openssl_channel_io(SSL *ssl, attex_channel *ch, int *want_write, attex_error *err);
+
+/**
+ * attex_openssl_channel_establish runs the channel on `ssl` (its handshake
+ * complete) until the attestations it requires are accepted: the peer's
+ * when cfg.require_peer, and ours when the peer asked for it and answered.
+ * It waits on the socket with poll() for at most `timeout_ms`.
+ */
+int attex_openssl_channel_establish(SSL *ssl, attex_channel *ch, uint32_t timeout_ms,
+                                    attex_error *err);
 
 #ifdef __cplusplus
 }
