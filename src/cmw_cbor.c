@@ -1,7 +1,7 @@
 /*
  * attex: CBOR serialisation of CMWs (RFC 9999 s3, RFC 8949).
  *
- * Decoding runs in two passes. A scan over the raw bytes (attex_reader,
+ * Decoding runs in two passes. cbor_scan (cbor.c: over the raw bytes,
  * iterative, no recursion) checks that the input is exactly one
  * well-formed CBOR data item, bounds its nesting by the collection depth
  * limit, and rejects every tag outside the TN() range, all before libcbor
@@ -11,214 +11,104 @@
  * decode. libcbor then builds the item, and a walk over it (recursion bounded
  * by the same limit) applies the CMW rules.
  *
- * Encoding writes definite lengths and the shortest head for every number
- * (RFC 8949 s4.2.1 preferred serialisation), map entries in tree order.
+ * Encoding (cbor_put_*) writes definite lengths and the shortest head for
+ * every number (RFC 8949 s4.2.1 preferred serialisation), map entries in
+ * tree order.
  */
 #include "cmw_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <cbor.h>
-
 #include "bytes.h"
+#include "cbor_rw.h"
 #include "internal.h"
 
 /* ---- pass 1: well-formedness, nesting and tags on the raw bytes ---------- */
 
-typedef struct scan_frame {
-    uint64_t left;     /* items still expected by a definite-length container */
-    uint8_t indef;     /* ends with a break (0xff) */
-    uint8_t str_major; /* indefinite-length string: 2 or 3; else 0 */
-} scan_frame;
+/*
+ * A collection at depth max_depth holds records (arrays) whose strings may
+ * be indefinite-length: max_depth + 2 open containers cover every valid CMW.
+ */
+_Static_assert(CMW_MAX_DEPTH_CAP + 2 <= CBOR_SCAN_MAX_DEPTH, "the CBOR scan stack is too small");
 
-static const char *major_name(unsigned major)
+/* scan_fail words what cbor_scan or cbor_load_exact refused. */
+static int scan_fail(const cmw_dec *d, const cbor_scan_result *s, size_t in_len)
 {
-    static const char *const names[] = {"unsigned integer", "negative integer", "byte string",
-                                        "text string",      "array",            "map",
-                                        "tag",              "simple value or float"};
-    return names[major & 7];
-}
-
-/* Reads the argument of a head whose additional information is ai (RFC 8949 s3). */
-static int scan_argument(attex_reader *r, unsigned ai, uint64_t *val)
-{
-    if (ai < 24) {
-        *val = ai;
-        return 1;
-    }
-    if (ai == 24) {
-        uint8_t v;
-        if (!rd_u8(r, &v))
-            return 0;
-        *val = v;
-        return 1;
-    }
-    if (ai == 25) {
-        uint16_t v;
-        if (!rd_u16(r, &v))
-            return 0;
-        *val = v;
-        return 1;
-    }
-    if (ai == 26) {
-        uint32_t v;
-        if (!rd_u32(r, &v))
-            return 0;
-        *val = v;
-        return 1;
-    }
-    uint32_t hi, lo;
-    if (!rd_u32(r, &hi) || !rd_u32(r, &lo))
-        return 0;
-    *val = ((uint64_t)hi << 32) | lo;
-    return 1;
-}
-
-static int cbor_scan(cmw_dec *d, const uint8_t *in, size_t in_len, size_t *item_len)
-{
-    /*
-     * A collection at depth max_depth holds records (arrays) whose strings
-     * may be indefinite-length: max_depth + 2 levels cover every valid CMW.
-     */
-    scan_frame stack[CMW_MAX_DEPTH_CAP + 2];
-    int max_nest = d->max_depth + 2;
-    int top = 0;
-    attex_reader r;
-    rd_init(&r, in, in_len);
-    for (;;) {
-        size_t off = in_len - rd_len(&r);
-        uint8_t ib;
-        if (!rd_u8(&r, &ib))
-            return cmw_fail_decode(d->err, "CMW: the CBOR ends early (after %zu bytes)", in_len);
-        unsigned major = ib >> 5, ai = ib & 31;
-        uint64_t val = 0;
-        int indef = 0, pushed = 0;
-        if (ib == 0xff) {
-            if (top == 0 || !stack[top - 1].indef)
-                return cmw_fail_decode(d->err, "CMW: unexpected CBOR break (0xff) at offset %zu",
-                                       off);
-            top--;
-            goto completed;
-        }
-        if (ai >= 28 && ai <= 30)
-            return cmw_fail_decode(d->err,
-                                   "CMW: CBOR byte 0x%02x at offset %zu uses reserved additional "
-                                   "information %u (RFC 8949 s3)",
-                                   ib, off, ai);
-        if (ai == 31) {
-            if (major < 2 || major > 5)
-                return cmw_fail_decode(d->err,
-                                       "CMW: a CBOR %s cannot have indefinite length (byte 0x%02x "
-                                       "at offset %zu)",
-                                       major_name(major), ib, off);
-            indef = 1;
-        } else if (!scan_argument(&r, ai, &val)) {
-            return cmw_fail_decode(d->err, "CMW: the CBOR ends inside the head at offset %zu",
-                                   off);
-        }
-        /* RFC 8949 s3.2.3: chunks are definite-length strings of the same major type. */
-        if (top > 0 && stack[top - 1].str_major != 0 &&
-            (major != stack[top - 1].str_major || indef))
-            return cmw_fail_decode(d->err,
-                                   "CMW: a chunk of the indefinite-length %s ending at offset %zu "
-                                   "is a %s%s",
-                                   major_name(stack[top - 1].str_major), off,
-                                   indef ? "indefinite-length " : "", major_name(major));
-        switch (major) {
-        case 0:
-        case 1:
-            break;
-        case 2:
-        case 3:
-            if (indef) {
-                pushed = 1;
-                break;
-            }
-            if (val > rd_len(&r))
-                return cmw_fail_decode(d->err,
-                                       "CMW: the CBOR %s at offset %zu announces %llu bytes; only "
-                                       "%zu remain",
-                                       major_name(major), off, (unsigned long long)val,
-                                       rd_len(&r));
-            /* RFC 8949 s3.1, s3.2.3: text (and each text chunk) is valid UTF-8. */
-            if (major == 3) {
-                size_t bad = cmw_utf8_invalid_at(rd_ptr(&r), (size_t)val);
-                if (bad != (size_t)val)
-                    return cmw_fail_decode(d->err,
-                                           "CMW: the CBOR text string at offset %zu is not valid "
-                                           "UTF-8 (at its byte %zu)",
-                                           off, bad);
-            }
-            if (!rd_skip(&r, (size_t)val))
-                return cmw_fail_decode(d->err, "CMW: internal: string skip at offset %zu", off);
-            break;
-        case 4:
-        case 5:
-            if (indef) {
-                pushed = 1;
-                break;
-            }
-            if (val == 0)
-                break;
-            /* Each item takes at least one byte: refuse counts the input cannot hold. */
-            if (val > rd_len(&r) / (major == 5 ? 2 : 1))
-                return cmw_fail_decode(d->err,
-                                       "CMW: the CBOR %s at offset %zu announces %llu %s; the "
-                                       "%zu remaining bytes cannot hold them",
-                                       major_name(major), off, (unsigned long long)val,
-                                       major == 5 ? "pairs" : "items", rd_len(&r));
-            val *= (major == 5 ? 2 : 1);
-            pushed = 1;
-            break;
-        case 6:
-            /*
-             * RFC 9999 s3.2: a Tag CMW's number is TN(cf), in [1668546817,
-             * 1668612095]. No other tag has a place in a CMW's own structure
-             * (record values are byte strings, opaque here).
-             */
-            if (val < CMW_TN_BASE || val > CMW_TN_LAST)
-                return cmw_fail_illegal(d->err,
-                                        "CMW: CBOR tag %llu at offset %zu is not a Tag CMW: RFC "
-                                        "9999 s3.2 tags are TN() numbers in [%u, %u], and no other "
-                                        "tag may appear in a CMW's structure",
-                                        (unsigned long long)val, off, CMW_TN_BASE, CMW_TN_LAST);
-            val = 1;
-            pushed = 1;
-            break;
-        default:
-            /* RFC 8949 s3.3: a two-byte simple value below 32 is not well-formed. */
-            if (ai == 24 && val < 32)
-                return cmw_fail_decode(d->err,
-                                       "CMW: CBOR simple value %llu at offset %zu uses the "
-                                       "two-byte form (not well-formed)",
-                                       (unsigned long long)val, off);
-            break;
-        }
-        if (pushed) {
-            if (top >= max_nest)
-                return cmw_fail_decode(d->err,
-                                       "CMW: CBOR items are nested more than %d deep at offset %zu "
-                                       "(collections may nest at most %d levels)",
-                                       max_nest, off, d->max_depth);
-            stack[top].left = val;
-            stack[top].indef = (uint8_t)indef;
-            stack[top].str_major = (uint8_t)(indef && major <= 3 ? major : 0);
-            top++;
-            continue;
-        }
-    completed:
-        /* One item is complete: close every definite container it completes. */
-        for (;;) {
-            if (top == 0) {
-                *item_len = in_len - rd_len(&r);
-                return ATTEX_OK;
-            }
-            scan_frame *f = &stack[top - 1];
-            if (f->indef || --f->left > 0)
-                break;
-            top--;
-        }
+    size_t off = s->offset;
+    const char *what = cbor_major_name(s->major);
+    unsigned long long val = (unsigned long long)s->value;
+    switch (s->status) {
+    case CBOR_SCAN_END:
+        return cmw_fail_decode(d->err, "CMW: the CBOR ends early (after %zu bytes)", in_len);
+    case CBOR_SCAN_HEAD:
+        return cmw_fail_decode(d->err, "CMW: the CBOR ends inside the head at offset %zu", off);
+    case CBOR_SCAN_BREAK:
+        return cmw_fail_decode(d->err, "CMW: unexpected CBOR break (0xff) at offset %zu", off);
+    case CBOR_SCAN_RESERVED:
+        return cmw_fail_decode(d->err,
+                               "CMW: CBOR byte 0x%02x at offset %zu uses reserved additional "
+                               "information %u (RFC 8949 s3)",
+                               s->byte, off, s->byte & 31u);
+    case CBOR_SCAN_INDEF_MAJOR:
+    case CBOR_SCAN_INDEF:
+        return cmw_fail_decode(d->err,
+                               "CMW: a CBOR %s cannot have indefinite length (byte 0x%02x at "
+                               "offset %zu)",
+                               what, s->byte, off);
+    case CBOR_SCAN_CHUNK:
+        return cmw_fail_decode(d->err,
+                               "CMW: a chunk of the indefinite-length %s ending at offset %zu is "
+                               "a %s%s",
+                               cbor_major_name(s->outer), off,
+                               s->indefinite ? "indefinite-length " : "", what);
+    case CBOR_SCAN_STRING_LENGTH:
+        return cmw_fail_decode(d->err,
+                               "CMW: the CBOR %s at offset %zu announces %llu bytes; only %zu "
+                               "remain",
+                               what, off, val, s->remaining);
+    case CBOR_SCAN_UTF8:
+        return cmw_fail_decode(d->err,
+                               "CMW: the CBOR text string at offset %zu is not valid UTF-8 (at "
+                               "its byte %zu)",
+                               off, s->utf8_at);
+    case CBOR_SCAN_COUNT:
+        return cmw_fail_decode(d->err,
+                               "CMW: the CBOR %s at offset %zu announces %llu %s; the %zu "
+                               "remaining bytes cannot hold them",
+                               what, off, val, s->major == CBOR_MAJOR_MAP ? "pairs" : "items",
+                               s->remaining);
+    case CBOR_SCAN_DEPTH:
+        return cmw_fail_decode(d->err,
+                               "CMW: CBOR items are nested more than %d deep at offset %zu "
+                               "(collections may nest at most %d levels)",
+                               d->max_depth + 2, off, d->max_depth);
+    case CBOR_SCAN_TAG:
+        /*
+         * RFC 9999 s3.2: a Tag CMW's number is TN(cf), in [1668546817,
+         * 1668612095]. No other tag has a place in a CMW's own structure
+         * (record values are byte strings, opaque here).
+         */
+        return cmw_fail_illegal(d->err,
+                                "CMW: CBOR tag %llu at offset %zu is not a Tag CMW: RFC 9999 "
+                                "s3.2 tags are TN() numbers in [%u, %u], and no other tag may "
+                                "appear in a CMW's structure",
+                                val, off, CMW_TN_BASE, CMW_TN_LAST);
+    case CBOR_SCAN_SIMPLE_FORM:
+    case CBOR_SCAN_SIMPLE:
+        return cmw_fail_decode(d->err,
+                               "CMW: CBOR simple value %llu at offset %zu uses the two-byte form "
+                               "(not well-formed)",
+                               val, off);
+    case CBOR_SCAN_TRAILING:
+        /* RFC 8949 s5.1: a CMW is exactly one data item; nothing may follow it. */
+        return cmw_fail_decode(d->err, "CMW: %zu trailing bytes follow the %zu-byte CBOR item",
+                               in_len - s->item_len, s->item_len);
+    case CBOR_SCAN_NOMEM:
+        return cmw_nomem(d->err);
+    default:
+        return cmw_fail_decode(d->err, "CMW: libcbor could not decode the CBOR (error %d)",
+                               s->libcbor_error);
     }
 }
 
@@ -226,7 +116,7 @@ static int cbor_scan(cmw_dec *d, const uint8_t *in, size_t in_len, size_t *item_
 
 static const char *item_name(const cbor_item_t *it)
 {
-    return major_name((unsigned)cbor_typeof(it));
+    return cbor_major_name((unsigned)cbor_typeof(it));
 }
 
 /* Copies a byte or text string, joining the chunks of an indefinite-length one. */
@@ -493,61 +383,23 @@ static int dec_node(cmw_dec *d, const cbor_item_t *it, int depth, attex_cmw **ou
 
 int cmw_decode_cbor(cmw_dec *d, const uint8_t *in, size_t in_len, attex_cmw **out)
 {
-    size_t item_len = 0;
-    int ret = cbor_scan(d, in, in_len, &item_len);
-    if (ret != ATTEX_OK)
-        return ret;
-    /* RFC 8949 s5.1: a CMW is exactly one data item; nothing may follow it. */
-    if (item_len != in_len)
-        return cmw_fail_decode(d->err, "CMW: %zu trailing bytes follow the %zu-byte CBOR item",
-                               in_len - item_len, item_len);
-    struct cbor_load_result res;
-    cbor_item_t *root = cbor_load(in, in_len, &res);
-    if (root == NULL) {
-        if (res.error.code == CBOR_ERR_MEMERROR)
-            return cmw_nomem(d->err);
-        return cmw_fail_decode(d->err, "CMW: libcbor could not decode the CBOR (error %d)",
-                               (int)res.error.code);
-    }
-    if (res.read != in_len) {
-        cbor_decref(&root);
-        return cmw_fail_decode(d->err, "CMW: %zu trailing bytes follow the CBOR item",
-                               in_len - res.read);
-    }
-    ret = dec_node(d, root, 0, out);
+    const cbor_scan_limits lim = {
+        .max_depth = d->max_depth + 2,
+        .indefinite = 1, /* RFC 9999 s3.5 names 0x9f: RFC 8949 s3.2 lengths are accepted */
+        .tag_min = CMW_TN_BASE,
+        .tag_max = CMW_TN_LAST,
+        .utf8 = 1,
+    };
+    cbor_scan_result res;
+    cbor_item_t *root = cbor_load_exact(in, in_len, &lim, &res);
+    if (root == NULL)
+        return scan_fail(d, &res, in_len);
+    int ret = dec_node(d, root, 0, out);
     cbor_decref(&root);
     return ret;
 }
 
 /* ---- encoding -------------------------------------------------------------------- */
-
-/* RFC 8949 s4.2.1: the shortest head that holds v. */
-static void put_head(attex_writer *w, unsigned major, uint64_t v)
-{
-    uint8_t mt = (uint8_t)(major << 5);
-    if (v < 24) {
-        wr_u8(w, (uint8_t)(mt | v));
-    } else if (v <= 0xff) {
-        wr_u8(w, mt | 24);
-        wr_u8(w, (uint8_t)v);
-    } else if (v <= 0xffff) {
-        wr_u8(w, mt | 25);
-        wr_u16(w, (uint16_t)v);
-    } else if (v <= 0xffffffffu) {
-        wr_u8(w, mt | 26);
-        wr_u32(w, (uint32_t)v);
-    } else {
-        wr_u8(w, mt | 27);
-        wr_u32(w, (uint32_t)(v >> 32));
-        wr_u32(w, (uint32_t)v);
-    }
-}
-
-static void put_string(attex_writer *w, unsigned major, const void *p, size_t n)
-{
-    put_head(w, major, n);
-    wr_bytes(w, p, n);
-}
 
 static int enc_node(attex_writer *w, const attex_cmw *c, cmw_path *path, int depth,
                     attex_error *err)
@@ -557,18 +409,18 @@ static int enc_node(attex_writer *w, const attex_cmw *c, cmw_path *path, int dep
                             cmw_path_at(path), CMW_MAX_DEPTH_CAP);
     switch (c->kind) {
     case ATTEX_CMW_RECORD:
-        put_head(w, 4, c->ind ? 3 : 2);
+        cbor_put_head(w, CBOR_MAJOR_ARRAY, c->ind ? 3 : 2);
         if (c->media_type != NULL)
-            put_string(w, 3, c->media_type, strlen(c->media_type));
+            cbor_put_text(w, c->media_type, strlen(c->media_type));
         else
-            put_head(w, 0, c->cf);
-        put_string(w, 2, c->value, c->value_len);
+            cbor_put_head(w, CBOR_MAJOR_UINT, c->cf);
+        cbor_put_bytes(w, c->value, c->value_len);
         if (c->ind)
-            put_head(w, 0, c->ind);
+            cbor_put_head(w, CBOR_MAJOR_UINT, c->ind);
         return ATTEX_OK;
     case ATTEX_CMW_TAG:
-        put_head(w, 6, attex_cmw_tn(c->cf));
-        put_string(w, 2, c->value, c->value_len);
+        cbor_put_head(w, CBOR_MAJOR_TAG, attex_cmw_tn(c->cf));
+        cbor_put_bytes(w, c->value, c->value_len);
         return ATTEX_OK;
     case ATTEX_CMW_COLLECTION:
         break;
@@ -581,25 +433,21 @@ static int enc_node(attex_writer *w, const attex_cmw *c, cmw_path *path, int dep
                             "CMW collection%s has no entries; RFC 9999 s3.3 requires at least one",
                             cmw_path_at(path));
     size_t pos = c->ctype_pos < c->num_entries ? c->ctype_pos : c->num_entries;
-    put_head(w, 5, c->num_entries + (c->ctype != NULL ? 1 : 0));
+    cbor_put_head(w, CBOR_MAJOR_MAP, c->num_entries + (c->ctype != NULL ? 1 : 0));
     for (size_t i = 0; i <= c->num_entries; i++) {
         if (c->ctype != NULL && i == pos) {
-            put_string(w, 3, "__cmwc_t", 8);
-            put_string(w, 3, c->ctype, strlen(c->ctype));
+            cbor_put_text(w, "__cmwc_t", 8);
+            cbor_put_text(w, c->ctype, strlen(c->ctype));
         }
         if (i == c->num_entries)
             break;
         const cmw_entry *e = &c->entries[i];
         size_t mark;
         if (e->text != NULL) {
-            put_string(w, 3, e->text, strlen(e->text));
+            cbor_put_text(w, e->text, strlen(e->text));
             mark = cmw_path_push_text(path, e->text, strlen(e->text));
         } else {
-            /* RFC 8949 s3.1: major type 1 carries -1 - n. */
-            if (e->num >= 0)
-                put_head(w, 0, (uint64_t)e->num);
-            else
-                put_head(w, 1, (uint64_t)(-(e->num + 1)));
+            cbor_put_int(w, e->num);
             mark = cmw_path_push_int(path, e->num);
         }
         int ret = enc_node(w, e->item, path, depth + 1, err);

@@ -5,12 +5,13 @@
  * a tagged COSE_Sign1 (RFC 9052) with ES256, carried as the value of a CMW
  * Record of type ATTEX_SAMPLE_MEDIA_TYPE with ind = evidence.
  *
- * Encoding is done here with attex_writer (so the signed bytes are exactly
- * the deterministic encoding). Decoding uses libcbor, but only after
- * cbor_scan has checked the bytes: libcbor 0.8 allocates a declared array
- * or map size before the items are present (6 bytes can ask for 32 GiB), it
- * accepts indefinite lengths, and it cannot decode the one-byte tags 6..20,
- * among them COSE_Sign1's 0xD2, which is therefore checked and skipped here.
+ * Encoding is done here with cbor_put_* on attex_writer (so the signed
+ * bytes are exactly the deterministic encoding). Decoding uses libcbor, but
+ * only after cbor_scan (cbor.c) has checked the bytes: libcbor 0.8 allocates
+ * a declared array or map size before the items are present (6 bytes can ask
+ * for 32 GiB), it accepts indefinite lengths, and it cannot decode the
+ * one-byte tags 6..20, among them COSE_Sign1's 0xD2, which is therefore
+ * checked and skipped here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cbor.h>
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/ec.h>
@@ -34,6 +34,7 @@
 #include <attex/sample.h>
 
 #include "bytes.h"
+#include "cbor_rw.h"
 #include "crypto.h"
 #include "internal.h"
 #include "sample_internal.h"
@@ -95,47 +96,10 @@ static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t n)
  * RFC 8949 s3.1: text strings are UTF-8. Measurement names and the profile
  * also become C and JSON strings, so for them NUL is refused too.
  */
-static int utf8_check(const uint8_t *s, size_t n, int allow_nul)
+static int utf8_valid(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c == 0 && !allow_nul)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i < len)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        /* RFC 3629 s3: no overlong forms, no surrogates, nothing above U+10FFFF. */
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += len;
-    }
-    return 1;
+    return (n == 0 || memchr(s, 0, n) == NULL) && cbor_utf8_invalid_at(s, n) == n;
 }
-
-static int utf8_valid(const uint8_t *s, size_t n) { return utf8_check(s, n, 0); }
 
 /*
  * safe_text copies peer-controlled text for an error message: printable
@@ -467,51 +431,6 @@ out:
     return ok;
 }
 
-/* RFC 8949 s3.1/s4.2.1: a head in its shortest form. */
-static void cb_head(attex_writer *w, unsigned major, uint64_t v)
-{
-    uint8_t mt = (uint8_t)(major << 5);
-    if (v < 24) {
-        wr_u8(w, (uint8_t)(mt | v));
-    } else if (v <= 0xff) {
-        wr_u8(w, mt | 24);
-        wr_u8(w, (uint8_t)v);
-    } else if (v <= 0xffff) {
-        wr_u8(w, mt | 25);
-        wr_u16(w, (uint16_t)v);
-    } else if (v <= 0xffffffffu) {
-        wr_u8(w, mt | 26);
-        wr_u32(w, (uint32_t)v);
-    } else {
-        wr_u8(w, mt | 27);
-        wr_u32(w, (uint32_t)(v >> 32));
-        wr_u32(w, (uint32_t)v);
-    }
-}
-
-static void cb_int(attex_writer *w, int64_t v)
-{
-    /* RFC 8949 s3.1: major type 1 encodes -1 - n. */
-    if (v >= 0)
-        cb_head(w, 0, (uint64_t)v);
-    else
-        cb_head(w, 1, (uint64_t)(-1 - v));
-}
-
-static void cb_bstr(attex_writer *w, const uint8_t *p, size_t n)
-{
-    cb_head(w, 2, n);
-    if (n)
-        wr_bytes(w, p, n);
-}
-
-static void cb_tstr(attex_writer *w, const char *s, size_t n)
-{
-    cb_head(w, 3, n);
-    if (n)
-        wr_bytes(w, (const uint8_t *)s, n);
-}
-
 static int writer_done(attex_writer *w, attex_buf *out, const char *what, attex_error *err)
 {
     if (!wr_finish(w, out))
@@ -527,11 +446,11 @@ int sample_sig_structure(const uint8_t *prot, size_t prot_len, const uint8_t *pa
     attex_writer w;
     wr_init(&w, 2 * SAMPLE_MAX_EVIDENCE);
     /* RFC 9052 s4.4: Sig_structure = ["Signature1", body_protected, external_aad, payload]. */
-    cb_head(&w, 4, 4);
-    cb_tstr(&w, "Signature1", 10);
-    cb_bstr(&w, prot, prot_len);
-    cb_bstr(&w, NULL, 0); /* external_aad: none; the binding travels in the claims */
-    cb_bstr(&w, payload, payload_len);
+    cbor_put_head(&w, CBOR_MAJOR_ARRAY, 4);
+    cbor_put_text(&w, "Signature1", 10);
+    cbor_put_bytes(&w, prot, prot_len);
+    cbor_put_bytes(&w, NULL, 0); /* external_aad: none; the binding travels in the claims */
+    cbor_put_bytes(&w, payload, payload_len);
     return writer_done(&w, out, "the COSE Sig_structure", err);
 }
 
@@ -552,11 +471,11 @@ int sample_cose_sign1(EVP_PKEY *key, const uint8_t *prot, size_t prot_len,
     wr_init(&w, SAMPLE_MAX_EVIDENCE);
     /* RFC 9052 s4.2: COSE_Sign1_Tagged = #6.18([protected, unprotected, payload, signature]). */
     wr_u8(&w, SAMPLE_COSE_SIGN1_TAG_BYTE);
-    cb_head(&w, 4, 4);
-    cb_bstr(&w, prot, prot_len);
-    cb_head(&w, 5, 0);
-    cb_bstr(&w, payload, payload_len);
-    cb_bstr(&w, sig, sizeof(sig));
+    cbor_put_head(&w, CBOR_MAJOR_ARRAY, 4);
+    cbor_put_bytes(&w, prot, prot_len);
+    cbor_put_head(&w, CBOR_MAJOR_MAP, 0);
+    cbor_put_bytes(&w, payload, payload_len);
+    cbor_put_bytes(&w, sig, sizeof(sig));
     return writer_done(&w, out, "the sample evidence", err);
 }
 
@@ -594,20 +513,20 @@ int sample_claims_encode(const sample_claims *c, attex_buf *out, attex_error *er
     attex_writer w;
     wr_init(&w, SAMPLE_MAX_EVIDENCE);
     /* Keys in deterministic order: 6, 10, 265, -70001, -70002 (RFC 8949 s4.2.1). */
-    cb_head(&w, 5, 5);
-    cb_int(&w, SAMPLE_CLAIM_IAT);
-    cb_head(&w, 0, c->iat);
-    cb_int(&w, SAMPLE_CLAIM_NONCE);
-    cb_bstr(&w, c->nonce, c->nonce_len);
-    cb_int(&w, SAMPLE_CLAIM_PROFILE);
-    cb_tstr(&w, c->profile, strlen(c->profile));
-    cb_int(&w, SAMPLE_CLAIM_AIK_PUB_HASH);
-    cb_bstr(&w, c->aik_pub_hash, c->aik_pub_hash_len);
-    cb_int(&w, SAMPLE_CLAIM_MEASUREMENTS);
-    cb_head(&w, 5, c->num_measurements);
+    cbor_put_head(&w, CBOR_MAJOR_MAP, 5);
+    cbor_put_int(&w, SAMPLE_CLAIM_IAT);
+    cbor_put_head(&w, CBOR_MAJOR_UINT, c->iat);
+    cbor_put_int(&w, SAMPLE_CLAIM_NONCE);
+    cbor_put_bytes(&w, c->nonce, c->nonce_len);
+    cbor_put_int(&w, SAMPLE_CLAIM_PROFILE);
+    cbor_put_text(&w, c->profile, strlen(c->profile));
+    cbor_put_int(&w, SAMPLE_CLAIM_AIK_PUB_HASH);
+    cbor_put_bytes(&w, c->aik_pub_hash, c->aik_pub_hash_len);
+    cbor_put_int(&w, SAMPLE_CLAIM_MEASUREMENTS);
+    cbor_put_head(&w, CBOR_MAJOR_MAP, c->num_measurements);
     for (size_t i = 0; i < c->num_measurements; i++) {
-        cb_tstr(&w, sorted[i].name, strlen(sorted[i].name));
-        cb_bstr(&w, sorted[i].digest, SAMPLE_DIGEST_LEN);
+        cbor_put_text(&w, sorted[i].name, strlen(sorted[i].name));
+        cbor_put_bytes(&w, sorted[i].digest, SAMPLE_DIGEST_LEN);
     }
     free(sorted);
     return writer_done(&w, out, "the sample claims", err);
@@ -637,94 +556,53 @@ int sample_evidence_make(EVP_PKEY *key, const attex_binding *b, uint64_t iat,
 /* Bounded CBOR checking before libcbor                                   */
 
 /*
- * cbor_scan checks that r starts with one well-formed item (RFC 8949
- * Appendix C) of the subset sample evidence uses, and consumes it. It
- * returns NULL or what is wrong. Every array or map must declare no more
- * items than bytes remain, so libcbor's up-front allocation stays
- * proportional to the input; indefinite lengths (RFC 8949 s3.2) and tags
- * are refused: the format has neither.
+ * Inside the COSE_Sign1, sample evidence is a subset of CBOR: definite
+ * lengths only (RFC 8949 s3.2 indefinite lengths refused), no tags, no simple
+ * values but false, true, null and undefined, nesting at most
+ * SAMPLE_MAX_DEPTH.
  */
-static const char *cbor_scan(attex_reader *r, int depth)
+static const cbor_scan_limits evidence_cbor = {
+    .max_depth = SAMPLE_MAX_DEPTH,
+    .indefinite = 0,
+    .tag_min = 1,
+    .tag_max = 0, /* no tags */
+    .utf8 = 1,
+    .plain_simple = 1,
+    .trailing = 0,
+};
+
+/* scan_why says, as a phrase, why cbor_load_exact refused. */
+static const char *scan_why(cbor_scan_status st)
 {
-    uint8_t ib;
-    if (!rd_u8(r, &ib))
-        return "the CBOR ends in the middle of an item";
-    unsigned major = ib >> 5, ai = ib & 31;
-    uint64_t val = ai;
-    if (ai >= 24 && ai <= 27) {
-        val = 0;
-        for (unsigned i = 0; i < (1u << (ai - 24)); i++) {
-            uint8_t byte;
-            if (!rd_u8(r, &byte))
-                return "the CBOR ends in the middle of an item head";
-            val = val << 8 | byte;
-        }
-    } else if (ai == 31) {
-        return major == 7 ? "a CBOR break code appears outside an indefinite-length item"
-                          : "an indefinite-length CBOR item (sample evidence uses definite "
-                            "lengths only)";
-    } else if (ai > 27) {
-        return "a CBOR item head uses a reserved value (28..30)";
-    }
-    switch (major) {
-    case 0:
-    case 1:
-        return NULL;
-    case 2:
-    case 3:
-        if (val > rd_len(r))
-            return "a CBOR string is longer than the bytes that remain";
-        /* RFC 8949 s3.1: a text string that is not UTF-8 is invalid (libcbor only says "no"). */
-        if (major == 3 && !utf8_check(rd_ptr(r), (size_t)val, 1))
-            return "a CBOR text string is not valid UTF-8";
-        if (!rd_skip(r, (size_t)val))
-            return "a CBOR string is longer than the bytes that remain";
-        return NULL;
-    case 4:
-    case 5: {
-        if (depth >= SAMPLE_MAX_DEPTH)
-            return "the CBOR nests too deeply";
-        if (val > rd_len(r) || (major == 5 && val > rd_len(r) / 2))
-            return "a CBOR array or map declares more items than the bytes that remain";
-        uint64_t items = major == 5 ? 2 * val : val;
-        for (uint64_t i = 0; i < items; i++) {
-            const char *why = cbor_scan(r, depth + 1);
-            if (why != NULL)
-                return why;
-        }
-        return NULL;
-    }
-    case 6:
-        return "a CBOR tag inside the COSE_Sign1 (sample evidence uses none there)";
-    default:
-        /* RFC 8949 s3.3: false, true, null, undefined and floats; no other simple values. */
-        if ((ai >= 20 && ai <= 23) || (ai >= 25 && ai <= 27))
-            return NULL;
+    switch (st) {
+    case CBOR_SCAN_END: return "the CBOR ends in the middle of an item";
+    case CBOR_SCAN_HEAD: return "the CBOR ends in the middle of an item head";
+    case CBOR_SCAN_BREAK: return "a CBOR break code appears outside an indefinite-length item";
+    case CBOR_SCAN_INDEF_MAJOR:
+    case CBOR_SCAN_INDEF:
+        return "an indefinite-length CBOR item (sample evidence uses definite lengths only)";
+    case CBOR_SCAN_RESERVED: return "a CBOR item head uses a reserved value (28..30)";
+    case CBOR_SCAN_STRING_LENGTH: return "a CBOR string is longer than the bytes that remain";
+    case CBOR_SCAN_UTF8: return "a CBOR text string is not valid UTF-8";
+    case CBOR_SCAN_DEPTH: return "the CBOR nests too deeply";
+    case CBOR_SCAN_COUNT:
+        return "a CBOR array or map declares more items than the bytes that remain";
+    case CBOR_SCAN_TAG: return "a CBOR tag inside the COSE_Sign1 (sample evidence uses none there)";
+    case CBOR_SCAN_SIMPLE_FORM:
+    case CBOR_SCAN_SIMPLE:
         return "a CBOR simple value that is not false, true, null or undefined";
+    case CBOR_SCAN_TRAILING: return "bytes follow the CBOR item";
+    case CBOR_SCAN_NOMEM: return "out of memory decoding CBOR";
+    default: return "the CBOR does not decode";
     }
 }
 
-/* cbor_load_exact decodes exactly one item filling [p, p+n), after cbor_scan. */
-static cbor_item_t *cbor_load_exact(const uint8_t *p, size_t n, const char **why)
+/* load_evidence_cbor decodes exactly one item filling [p, p+n), or says why not. */
+static cbor_item_t *load_evidence_cbor(const uint8_t *p, size_t n, const char **why)
 {
-    attex_reader r;
-    rd_init(&r, p, n);
-    *why = cbor_scan(&r, 0);
-    if (*why != NULL)
-        return NULL;
-    if (!rd_done(&r)) {
-        *why = "bytes follow the CBOR item";
-        return NULL;
-    }
-    struct cbor_load_result res;
-    cbor_item_t *item = cbor_load(p, n, &res);
-    if (item == NULL || res.error.code != CBOR_ERR_NONE || res.read != n) {
-        if (item != NULL)
-            cbor_decref(&item);
-        *why = res.error.code == CBOR_ERR_MEMERROR ? "out of memory decoding CBOR"
-                                                    : "the CBOR does not decode";
-        return NULL;
-    }
+    cbor_scan_result res;
+    cbor_item_t *item = cbor_load_exact(p, n, &evidence_cbor, &res);
+    *why = item == NULL ? scan_why(res.status) : NULL;
     return item;
 }
 
@@ -748,7 +626,7 @@ static int item_int64(const cbor_item_t *it, int64_t *out)
     return 0;
 }
 
-/* Bytes of a definite byte or text string (cbor_scan allowed no other). */
+/* Bytes of a definite byte or text string (evidence_cbor allows no other). */
 static const uint8_t *item_bytes(const cbor_item_t *it, size_t *len)
 {
     if (cbor_isa_bytestring(it)) {
@@ -856,7 +734,7 @@ static int decode_cose(const uint8_t *ev, size_t ev_len, evidence_view *e, attex
                                 "0xd2 (CBOR tag 18)",
                       ev[0]);
     const char *why = NULL;
-    e->cose_root = cbor_load_exact(ev + 1, ev_len - 1, &why);
+    e->cose_root = load_evidence_cbor(ev + 1, ev_len - 1, &why);
     if (e->cose_root == NULL)
         return reject(out, err, "the COSE_Sign1 is not well-formed CBOR: %s", why);
     cbor_item_t *a = e->cose_root;
@@ -874,7 +752,7 @@ static int decode_cose(const uint8_t *ev, size_t ev_len, evidence_view *e, attex
     if (e->prot_len == 0)
         return reject(out, err, "the COSE_Sign1 protected header is empty; it must be {1: -7} "
                                 "(alg ES256)");
-    cbor_item_t *ph = cbor_load_exact(e->prot, e->prot_len, &why);
+    cbor_item_t *ph = load_evidence_cbor(e->prot, e->prot_len, &why);
     if (ph == NULL)
         return reject(out, err, "the COSE_Sign1 protected header is not well-formed CBOR: %s",
                       why);
@@ -998,7 +876,7 @@ static int decode_measurements(const cbor_item_t *m, evidence_view *e, attex_app
 static int decode_claims(evidence_view *e, attex_appraisal *out, attex_error *err)
 {
     const char *why = NULL;
-    e->claims_root = cbor_load_exact(e->payload, e->payload_len, &why);
+    e->claims_root = load_evidence_cbor(e->payload, e->payload_len, &why);
     if (e->claims_root == NULL)
         return reject(out, err, "the claims are not well-formed CBOR: %s", why);
     if (!cbor_isa_map(e->claims_root))
