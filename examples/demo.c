@@ -225,7 +225,7 @@ int main(void)
     int rc = 1;
     attex_error err;
     tu_pair p;
-    tu_pair_opts po = {"TLS_AES_256_GCM_SHA384", 0, 0};
+    tu_pair_opts po = {"TLS_AES_256_GCM_SHA384", 0, 0, 0};
 
     printf("attex %s demo: attestation in Exported Authenticators (RFC 9261) over TLS 1.3\n\n",
            attex_version());

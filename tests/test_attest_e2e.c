@@ -115,7 +115,7 @@ static const attex_verifier *verifiers[1];
 static void test_good(const char *suite)
 {
     tu_pair p;
-    tu_pair_opts po = {suite, 0, 0};
+    tu_pair_opts po = {suite, 0, 0, 0};
     if (!tu_pair_open(&p, &po)) {
         CHECK(!"pair");
         return;

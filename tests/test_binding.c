@@ -81,7 +81,7 @@ static void test_known_answers(void)
 static void test_connection(const char *suite, size_t want_len)
 {
     tu_pair p, q;
-    tu_pair_opts po = {suite, 0, 0};
+    tu_pair_opts po = {suite, 0, 0, 0};
     attex_error err;
     if (!tu_pair_open(&p, &po) || !tu_pair_open(&q, &po)) {
         CHECK(!"TLS pairs");

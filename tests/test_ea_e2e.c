@@ -93,7 +93,7 @@ static void test_every_scheme(void)
     attex_error err;
     for (int h = 0; h < 2; h++) {
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            tu_pair_opts po = {suites[h], 0, 0};
+            tu_pair_opts po = {suites[h], 0, 0, 0};
             tu_pair p;
             if (!tu_pair_open(&p, &po)) {
                 CHECK(!"TLS pair");
@@ -180,7 +180,7 @@ static void test_scheme_choice(void)
 static void test_features(int sha384)
 {
     attex_error err;
-    tu_pair_opts po = {suites[sha384], 0, 0};
+    tu_pair_opts po = {suites[sha384], 0, 0, 0};
     tu_pair p;
     if (!tu_pair_open(&p, &po)) {
         CHECK(!"TLS pair");
@@ -325,7 +325,7 @@ static void test_tls_state(void)
 {
     attex_error err;
     tu_pair p;
-    tu_pair_opts po12 = {NULL, TLS1_2_VERSION, 0};
+    tu_pair_opts po12 = {NULL, TLS1_2_VERSION, 0, 0};
     if (tu_pair_open(&p, &po12)) {
         attex_ea_session *cs = attex_ea_session_new_openssl(p.client, &err);
         attex_buf r = ATTEX_BUF_INIT;
@@ -337,7 +337,7 @@ static void test_tls_state(void)
     } else {
         CHECK(!"TLS 1.2 pair");
     }
-    tu_pair_opts pre = {NULL, 0, 1};
+    tu_pair_opts pre = {NULL, 0, 1, 0};
     if (tu_pair_open(&p, &pre)) {
         attex_ea_session *ss = attex_ea_session_new_openssl(p.server, &err);
         attex_buf r = ATTEX_BUF_INIT;

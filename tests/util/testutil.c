@@ -181,6 +181,9 @@ int tu_pair_open(tu_pair *p, const tu_pair_opts *opts)
     SSL_CTX_set_min_proto_version(p->server_ctx, max == TLS1_3_VERSION ? TLS1_3_VERSION : 0);
     SSL_CTX_set_max_proto_version(p->server_ctx, max);
     SSL_CTX_set_num_tickets(p->server_ctx, 0);
+    if (opts->attex_settings && (attex_openssl_configure_ctx(p->client_ctx, NULL) != ATTEX_OK ||
+                                 attex_openssl_configure_ctx(p->server_ctx, NULL) != ATTEX_OK))
+        goto out;
     if (opts->ciphersuites && (!SSL_CTX_set_ciphersuites(p->client_ctx, opts->ciphersuites) ||
                                !SSL_CTX_set_ciphersuites(p->server_ctx, opts->ciphersuites)))
         goto out;

@@ -69,6 +69,7 @@ typedef struct tu_pair_opts {
     const char *ciphersuites; /* TLS 1.3 suites, NULL for OpenSSL's default */
     int max_version;          /* 0 for TLS 1.3 only; TLS1_2_VERSION to force 1.2 */
     int skip_handshake;       /* connect the sockets only */
+    int attex_settings;       /* apply attex_openssl_configure_ctx to both contexts */
 } tu_pair_opts;
 
 /* tu_pair_open connects a client and a server over 127.0.0.1 and completes the handshake. */
