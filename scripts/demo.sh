@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build attex-demo >/dev/null
-exec ./build/attex-demo
+ninja -C build attex >/dev/null
+exec ./build/attex demo
