@@ -60,6 +60,7 @@ struct attex_channel {
     char close_reason[ATTEX_ERROR_MESSAGE_SIZE];
     attex_attest_result *peer_result;
     uint64_t next_reattest;
+    uint64_t now; /* the time given with the bytes being processed */
     uint64_t rate_window;
     uint32_t rate_count;
 
@@ -389,6 +390,9 @@ static int on_authenticator(attex_channel *ch, const attex_frame *f, attex_error
     ch->peer_result = res;
     int first = !ch->peer_accepted;
     ch->peer_accepted = 1;
+    /* The interval runs from this acceptance; arming it here lets next_timer report it. */
+    if (ch->cfg.reattest_interval_ms)
+        ch->next_reattest = ch->now + ch->cfg.reattest_interval_ms;
     if (!push_event(ch, ATTEX_EVENT_PEER_ATTESTED, NULL, 0, ATTEX_OK, reason))
         return close_channel(ch, ATTEX_ERR_NO_MEMORY, "out of memory", err);
     if (first && ch->held.len > 0) {
@@ -458,6 +462,7 @@ int attex_channel_receive(attex_channel *ch, const uint8_t *in, size_t len, uint
     if (!ch->started)
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "start the channel before feeding it");
+    ch->now = now_ms;
     int ret = attex_frame_decoder_feed(&ch->dec, in, len, err);
     if (ret != ATTEX_OK)
         return close_channel(ch, ret, err->message, err);

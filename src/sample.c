@@ -1344,12 +1344,33 @@ void attex_sample_verifier_free(attex_verifier *verifier)
 /* ---------------------------------------------------------------------- */
 /* Attester                                                               */
 
+/*
+ * A measurement kept between attestations. Hashing the executable on every
+ * attest() dominated the cost of an attested connection, so a digest is
+ * reused while the file is provably the same: same device, inode, size,
+ * mtime and ctime (ctime cannot be set back by a writer). As in git's "racy"
+ * index rule, a file whose ctime is within RACY_SECONDS of when it was
+ * hashed is never reused: file timestamps can be as coarse as a clock tick,
+ * so a quick second write of the same size could otherwise look unchanged.
+ */
+typedef struct measure_cache {
+    int valid;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim, ctim;
+    uint8_t digest[SAMPLE_DIGEST_LEN];
+} measure_cache;
+
+#define RACY_SECONDS 2
+
 typedef struct sample_attester {
     attex_attester a; /* first: the public handle is this struct */
     EVP_PKEY *key;
     char *exe_path;
     char **files;
     size_t num_files;
+    measure_cache *cache; /* 1 + num_files entries: the executable, then the files */
 } sample_attester;
 
 #define SELF_EXE "/proc/self/exe"
@@ -1403,6 +1424,43 @@ static int measure_all(const char *exe_path, const char *const *files, size_t nu
     return ret;
 }
 
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* measure_cached measures `path` into `digest`, reusing `c` when the file is unchanged. */
+static int measure_cached(const char *path, measure_cache *c, uint8_t *digest, attex_error *err)
+{
+    struct stat before, after;
+    if (stat(path, &before) == 0 && c->valid && c->dev == before.st_dev &&
+        c->ino == before.st_ino && c->size == before.st_size &&
+        same_time(&c->mtim, &before.st_mtim) && same_time(&c->ctim, &before.st_ctim)) {
+        memcpy(digest, c->digest, SAMPLE_DIGEST_LEN);
+        return ATTEX_OK;
+    }
+    c->valid = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    int ret = sample_measure_file(path, digest, err);
+    if (ret != ATTEX_OK)
+        return ret;
+    /* Cache only what did not change while it was hashed and is not "racy". */
+    if (stat(path, &after) == 0 && after.st_dev == before.st_dev &&
+        after.st_ino == before.st_ino && after.st_size == before.st_size &&
+        same_time(&after.st_mtim, &before.st_mtim) && same_time(&after.st_ctim, &before.st_ctim) &&
+        after.st_ctim.tv_sec + RACY_SECONDS < t0.tv_sec) {
+        c->valid = 1;
+        c->dev = after.st_dev;
+        c->ino = after.st_ino;
+        c->size = after.st_size;
+        c->mtim = after.st_mtim;
+        c->ctim = after.st_ctim;
+        memcpy(c->digest, digest, SAMPLE_DIGEST_LEN);
+    }
+    return ATTEX_OK;
+}
+
 int sample_attester_evidence(void *attester_ctx, const attex_binding *b, attex_buf *out,
                              attex_error *err)
 {
@@ -1414,8 +1472,14 @@ int sample_attester_evidence(void *attester_ctx, const attex_binding *b, attex_b
     sample_measurement *m = calloc(1 + a->num_files, sizeof(*m));
     if (m == NULL)
         return NOMEM(err);
-    /* Measured at every attest(): a file changed since start-up shows in the evidence. */
-    int ret = measure_all(a->exe_path, (const char *const *)a->files, a->num_files, m, err);
+    /* Measured at every attest() (unchanged files from the cache): a file changed since
+     * start-up shows in the evidence. */
+    m[0].name = EXE_NAME;
+    int ret = measure_cached(a->exe_path ? a->exe_path : SELF_EXE, &a->cache[0], m[0].digest, err);
+    for (size_t i = 0; ret == ATTEX_OK && i < a->num_files; i++) {
+        m[i + 1].name = a->files[i];
+        ret = measure_cached(a->files[i], &a->cache[i + 1], m[i + 1].digest, err);
+    }
     if (ret != ATTEX_OK) {
         /* Keep the file's name and the reason, and say what could not be done. */
         char why[ATTEX_ERROR_MESSAGE_SIZE];
@@ -1508,6 +1572,8 @@ attex_attester *attex_sample_attester_new(const attex_sample_attester_config *cf
         else
             a->num_files++;
     }
+    if (ret == ATTEX_OK && (a->cache = calloc(1 + a->num_files, sizeof(*a->cache))) == NULL)
+        ret = NOMEM(err);
     /* Fail now on a path that cannot be measured, rather than at the first connection. */
     for (size_t i = 0; ret == ATTEX_OK && i <= a->num_files; i++) {
         int fd;
@@ -1534,6 +1600,7 @@ void attex_sample_attester_free(attex_attester *attester)
     for (size_t i = 0; i < a->num_files; i++)
         free(a->files[i]);
     free(a->files);
+    free(a->cache);
     free(a);
 }
 

@@ -189,6 +189,10 @@ static void test_mutual_and_reattestation(void)
     c.ch = make(p.client, &cli_id, attester, 1, 100, 0);
     s.ch = make(p.server, &srv_id, &switchable, 1, 0, 0);
     CHECK(pump(&c, &s, both_attested, 5000));
+    /* The re-attestation timer is armed at acceptance, so an event loop can sleep until it. */
+    uint64_t timer = attex_channel_next_timer(c.ch), now = attex_monotonic_ms();
+    CHECK(timer > now && timer <= now + 100);
+    CHECK(attex_channel_next_timer(s.ch) == 0);
     /* The client re-attests the server every 100 ms; data flows meanwhile. */
     CHECK(pump(&c, &s, attested_twice, 3000));
     CHECK(!c.closed && !s.closed);

@@ -211,6 +211,38 @@ else
     fail "--require-client server start" req.log
 fi
 
+# ---- re-attestation: the server re-attests the client every second -------------------
+echo "configuration v1" >cfile
+"$sample" reference-values --exe "$attex" --file "$tmp/cfile" >crefs.json
+if start_bg re.log "$attex" server --cert cert.pem --key key.pem --listen 127.0.0.1:0 \
+    --attest-key ak.pem --require-client --trust-ak ak.pub.pem --reference-values crefs.json \
+    --reattest 1 --echo; then
+    (echo first; sleep 2.5; echo second) | timeout 20 "$attex" client \
+        --connect "127.0.0.1:$port" "${client_ok[@]}" --attest-key ak.pem \
+        --measure "$tmp/cfile" >out 2>err
+    rc=$?
+    accepted="$(grep -c "attestation of the client accepted" re.log)"
+    if [ "$rc" -eq 0 ] && grep -qx first out && grep -qx second out && [ "$accepted" -ge 2 ]; then
+        pass "re-attestation: accepted again while data flows ($accepted verdicts)"
+    else
+        fail "re-attestation (exit $rc, $accepted verdicts)" out err re.log
+    fi
+    # The measured file changes after the first verdict: the next re-attestation fails and
+    # the connection closes, with the reason on both sides.
+    (echo first; sleep 0.5; echo "configuration v2" >"$tmp/cfile"; sleep 2.5; echo second) |
+        timeout 20 "$attex" client --connect "127.0.0.1:$port" "${client_ok[@]}" \
+        --attest-key ak.pem --measure "$tmp/cfile" >out 2>err
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -qx first out && ! grep -q second out &&
+        grep -q "rejected" err && grep -q "cfile" re.log; then
+        pass "failing re-attestation closes the connection (exit 1, reason shown)"
+    else
+        fail "failing re-attestation (exit $rc)" out err re.log
+    fi
+else
+    fail "--reattest server start" re.log
+fi
+
 # ---- --forward to a plain TCP echo (attex test-echo) -----------------------------------
 if start_bg echo.log "$attex" test-echo --listen 127.0.0.1:0 && eport="$port" &&
     start_bg fwd.log "$attex" server --cert cert.pem --key key.pem --listen 127.0.0.1:0 \

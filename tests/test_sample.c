@@ -1454,6 +1454,86 @@ static void test_cmw_path(void)
     fixture_close(&fx);
 }
 
+/* Appraises fresh evidence from `att` with `ver`; returns the verdict (NONE on error). */
+static attex_verdict attest_verdict(attex_attester *att, attex_verifier *ver, char *reason)
+{
+    attex_error err;
+    attex_binding b = make_binding(ATTEX_HASH_SHA256, 9);
+    attex_buf cmw = ATTEX_BUF_INIT;
+    attex_cmw *rec = NULL;
+    attex_appraisal ap;
+    memset(&ap, 0, sizeof(ap));
+    attex_verdict v = ATTEX_VERDICT_NONE;
+    if (att->attest(att->ctx, &b, &cmw, &err) == ATTEX_OK &&
+        attex_cmw_decode(cmw.data, cmw.len, NULL, &rec, &err) == ATTEX_OK) {
+        ver->appraise(ver->ctx, rec, &b, &ap, &err);
+        v = ap.verdict;
+        snprintf(reason, 512, "%s", ap.reason);
+    }
+    free(ap.claims_json);
+    attex_cmw_free(rec);
+    attex_buf_free(&cmw);
+    return v;
+}
+
+/*
+ * Measurements are cached between attestations once a file is old enough; a
+ * file changed afterwards, even to the same size, is measured again.
+ */
+static void test_measurement_cache(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/cached.txt", tmpdir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fputs("version one\n", f);
+    fclose(f);
+    /* Older than the "racy" window, so that its digest may be cached. */
+    struct timespec wait = {3, 0};
+    nanosleep(&wait, NULL);
+
+    attex_error err;
+    const char *files[1] = {path};
+    attex_sample_attester_config ac;
+    memset(&ac, 0, sizeof(ac));
+    ac.key = key;
+    ac.files = files;
+    ac.num_files = 1;
+    attex_attester *att = attex_sample_attester_new(&ac, &err);
+    attex_buf refs = ATTEX_BUF_INIT;
+    CHECK(att != NULL);
+    CHECK_RC(attex_sample_reference_values(&ac, &refs, &err), ATTEX_OK, &err);
+    char *text = calloc(1, refs.len + 1);
+    if (refs.len)
+        memcpy(text, refs.data, refs.len);
+    attex_sample_verifier_config vc;
+    memset(&vc, 0, sizeof(vc));
+    vc.trusted_keys = &key;
+    vc.num_trusted_keys = 1;
+    vc.reference_values_json = text;
+    attex_verifier *ver = attex_sample_verifier_new(&vc, &err);
+    CHECK(ver != NULL);
+    char reason[512] = "";
+    if (att != NULL && ver != NULL) {
+        CHECK(attest_verdict(att, ver, reason) == ATTEX_VERDICT_AFFIRMING);
+        CHECK(attest_verdict(att, ver, reason) == ATTEX_VERDICT_AFFIRMING); /* from the cache */
+        f = fopen(path, "r+");
+        if (f != NULL) {
+            fputs("version two\n", f); /* same size */
+            fclose(f);
+        }
+        CHECK(attest_verdict(att, ver, reason) == ATTEX_VERDICT_CONTRAINDICATED);
+        CHECK(strstr(reason, "cached.txt") != NULL);
+    }
+    attex_sample_attester_free(att);
+    attex_sample_verifier_free(ver);
+    free(text);
+    attex_buf_free(&refs);
+    unlink(path);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/attex-sample-XXXXXX");
@@ -1475,6 +1555,7 @@ int main(void)
     test_reference_values_errors();
     test_keygen_and_files();
     test_cmw_path();
+    test_measurement_cache();
 
     EVP_PKEY_free(key);
     EVP_PKEY_free(other_key);

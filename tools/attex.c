@@ -1389,6 +1389,14 @@ static int plain_io(conn *c)
             c->mem_in += n;
             c->mem_in_len -= (size_t)n;
         } else {
+            if (c->mode == M_STDIO) {
+                /* Standard input stays blocking (it is shared with the shell): read only
+                 * what poll says is there, or the loop would stall and stop answering the
+                 * peer (a re-attestation request, say). */
+                struct pollfd ip = {c->pin, POLLIN, 0};
+                if (poll(&ip, 1, 0) <= 0)
+                    break;
+            }
             n = read(c->pin, buf, sizeof(buf));
         }
         if (n > 0) {

@@ -8,6 +8,11 @@
  * (ATTEX_SAMPLE_PROFILE), iat, eat_nonce = binder, the AIK hash, and
  * measurements: SHA-256 of the running executable and of files the operator
  * lists. It proves nothing about hardware: it is a software attester.
+ *
+ * Files are measured at each attestation; a digest is reused only while the
+ * file's device, inode, size, mtime and ctime are unchanged and its ctime is
+ * more than two seconds older than the hashing. An attester object is not
+ * safe to use from two threads at once (make one per thread).
  */
 #ifndef ATTEX_SAMPLE_H
 #define ATTEX_SAMPLE_H
