@@ -229,15 +229,25 @@ if start_bg re.log "$attex" server --cert cert.pem --key key.pem --listen 127.0.
     fi
     # The measured file changes after the first verdict: the next re-attestation fails and
     # the connection closes, with the reason on both sides.
-    (echo first; sleep 0.5; echo "configuration v2" >"$tmp/cfile"; sleep 2.5; echo second) |
+    # (The change waits until "first" came back: slow builds must not move it earlier.)
+    (echo first
+        for _ in $(seq 1 150); do grep -qx first out 2>/dev/null && break; sleep 0.1; done
+        echo "configuration v2" >"$tmp/cfile"
+        sleep 4
+        echo second) |
         timeout 20 "$attex" client --connect "127.0.0.1:$port" "${client_ok[@]}" \
         --attest-key ak.pem --measure "$tmp/cfile" >out 2>err
     rc=$?
-    if [ "$rc" -eq 1 ] && grep -qx first out && ! grep -q second out &&
-        grep -q "rejected" err && grep -q "cfile" re.log; then
+    why=""
+    [ "$rc" -eq 1 ] || why="$why exit=$rc"
+    grep -qx first out || why="$why no-first-echo"
+    grep -q second out && why="$why second-delivered"
+    grep -q "rejected" err || why="$why no-reason-at-client"
+    grep -q "cfile" re.log || why="$why no-reason-at-server"
+    if [ -z "$why" ]; then
         pass "failing re-attestation closes the connection (exit 1, reason shown)"
     else
-        fail "failing re-attestation (exit $rc)" out err re.log
+        fail "failing re-attestation:$why" out err re.log
     fi
 else
     fail "--reattest server start" re.log
