@@ -16,35 +16,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok: $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "FAILED: $1" >&2
-    for f in "${@:2}"; do [ -f "$f" ] && sed 's/^/    /' "$f" | head -n 20 >&2; done
-}
-
-# start_bg LOGFILE COMMAND...: runs COMMAND in the background and waits until it
-# listens; sets $port (and $bg_pid). Fails if it does not listen within 5 s.
-start_bg() {
-    local log="$1"
-    shift
-    port=""
-    "$@" </dev/null >"$log.out" 2>"$log" &
-    local pid=$!
-    bg_pid=$pid
-    pids+=("$pid")
-    for _ in $(seq 1 100); do
-        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)"
-        if [ -n "$port" ]; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$tmp" || exit 1
 

@@ -25,14 +25,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok: $*"; }
-fail() {
-    failed=$((failed + 1))
-    echo "FAILED: $1" >&2
-    for f in "${@:2}"; do [ -f "$f" ] && sed 's/^/    /' "$f" | head -n 20 >&2; done
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 finish() {
     echo "test_load: $passed passed, $failed failed ($SECONDS s)"
     [ "$failed" -eq 0 ]
@@ -53,24 +46,6 @@ case "$(basename "$build")" in
         "(ASan shadow memory and quarantine) instead of 200 MB"
     ;;
 esac
-
-# start_bg LOGFILE COMMAND...: as in test_cli.sh; sets $port and $bg_pid.
-start_bg() {
-    local log="$1"
-    shift
-    port=""
-    "$@" </dev/null >"$log.out" 2>"$log" &
-    local pid=$!
-    bg_pid=$pid
-    pids+=("$pid")
-    for _ in $(seq 1 200); do
-        port="$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n1)"
-        [ -n "$port" ] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
 
 # proc_kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM).
 proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
