@@ -244,35 +244,53 @@ void attex_buf_free(attex_buf *buf)
     buf->len = 0;
 }
 
-int bytes_utf8_valid(const uint8_t *p, size_t n)
+int rd_utf8(attex_reader *r, uint32_t *cp)
 {
-    attex_reader r;
-    rd_init(&r, p, n);
-    while (!rd_done(&r)) {
-        uint8_t b0, b;
-        if (!rd_u8(&r, &b0))
-            return 0;
-        if (b0 < 0x80)
-            continue;
-        size_t more;
-        uint32_t cp, min;
-        if ((b0 & 0xe0) == 0xc0) {
-            more = 1, cp = b0 & 0x1fu, min = 0x80;
-        } else if ((b0 & 0xf0) == 0xe0) {
-            more = 2, cp = b0 & 0x0fu, min = 0x800;
-        } else if ((b0 & 0xf8) == 0xf0) {
-            more = 3, cp = b0 & 0x07u, min = 0x10000;
-        } else {
-            return 0;
-        }
-        for (size_t i = 0; i < more; i++) {
-            if (!rd_u8(&r, &b) || (b & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (b & 0x3fu);
-        }
-        /* RFC 3629 s3: overlong forms, surrogates and values above U+10FFFF are invalid. */
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
+    attex_reader save = *r;
+    uint8_t b0, b;
+    if (!rd_u8(r, &b0))
+        return 0;
+    if (b0 < 0x80) {
+        *cp = b0;
+        return 1;
     }
+    size_t more;
+    uint32_t v, min;
+    if ((b0 & 0xe0) == 0xc0) {
+        more = 1, v = b0 & 0x1fu, min = 0x80;
+    } else if ((b0 & 0xf0) == 0xe0) {
+        more = 2, v = b0 & 0x0fu, min = 0x800;
+    } else if ((b0 & 0xf8) == 0xf0) {
+        more = 3, v = b0 & 0x07u, min = 0x10000;
+    } else {
+        *r = save;
+        return 0;
+    }
+    for (size_t i = 0; i < more; i++) {
+        if (!rd_u8(r, &b) || (b & 0xc0) != 0x80) {
+            *r = save;
+            return 0;
+        }
+        v = (v << 6) | (b & 0x3fu);
+    }
+    /* RFC 3629 s3: overlong forms, surrogates and values above U+10FFFF are invalid. */
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+        *r = save;
+        return 0;
+    }
+    *cp = v;
     return 1;
 }
+
+size_t bytes_utf8_invalid_at(const uint8_t *p, size_t n)
+{
+    attex_reader r;
+    uint32_t cp;
+    rd_init(&r, p, n);
+    while (!rd_done(&r))
+        if (!rd_utf8(&r, &cp))
+            return n - rd_len(&r);
+    return n;
+}
+
+int bytes_utf8_valid(const uint8_t *p, size_t n) { return bytes_utf8_invalid_at(p, n) == n; }

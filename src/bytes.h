@@ -83,9 +83,13 @@ ATTEX_MUST_CHECK int wr_finish(attex_writer *w, attex_buf *out);
 void wr_cleanup(attex_writer *w);
 
 /*
- * bytes_utf8_valid returns 1 if p[0..n) is well-formed UTF-8 (RFC 3629 s4: no
- * overlong forms, no surrogates, nothing above U+10FFFF).
+ * rd_utf8 reads one UTF-8 encoded code point (RFC 3629 s3-4: shortest form,
+ * no surrogates, nothing above U+10FFFF). The project's only UTF-8 decoder.
  */
+ATTEX_MUST_CHECK int rd_utf8(attex_reader *r, uint32_t *cp);
+/* bytes_utf8_invalid_at returns the offset of the first invalid sequence in p[0..n), or n. */
+size_t bytes_utf8_invalid_at(const uint8_t *p, size_t n);
+/* bytes_utf8_valid returns 1 if p[0..n) is well-formed UTF-8. */
 int bytes_utf8_valid(const uint8_t *p, size_t n);
 
 #endif /* ATTEX_BYTES_H */

@@ -63,41 +63,6 @@ void cbor_put_text(attex_writer *w, const char *s, size_t n)
 
 /* ---- reading ------------------------------------------------------------- */
 
-size_t cbor_utf8_invalid_at(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t b = s[i];
-        size_t n;
-        uint32_t v, min;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xc2 && b <= 0xdf) {
-            n = 1, v = b & 0x1f, min = 0x80;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            n = 2, v = b & 0x0f, min = 0x800;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            n = 3, v = b & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (len - i <= n)
-            return i;
-        for (size_t k = 1; k <= n; k++) {
-            uint8_t cb = s[i + k];
-            if ((cb & 0xc0) != 0x80)
-                return i;
-            v = (v << 6) | (cb & 0x3f);
-        }
-        /* RFC 3629 s3: no overlong forms, no surrogates, nothing above U+10FFFF. */
-        if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-            return i;
-        i += n + 1;
-    }
-    return len;
-}
-
 /* One open container: what it still expects. */
 typedef struct scan_frame {
     uint64_t left;     /* items still expected by a definite-length container */
@@ -193,7 +158,7 @@ cbor_scan_status cbor_scan(const uint8_t *in, size_t len, const cbor_scan_limits
                 return scan_stop(res, CBOR_SCAN_STRING_LENGTH);
             /* RFC 8949 s3.1, s3.2.3: text (and each text chunk) is valid UTF-8. */
             if (major == CBOR_MAJOR_TEXT && lim->utf8) {
-                res->utf8_at = cbor_utf8_invalid_at(rd_ptr(&r), (size_t)val);
+                res->utf8_at = bytes_utf8_invalid_at(rd_ptr(&r), (size_t)val);
                 if (res->utf8_at != (size_t)val)
                     return scan_stop(res, CBOR_SCAN_UTF8);
             }

@@ -126,7 +126,5 @@ cbor_scan_status cbor_scan(const uint8_t *in, size_t len, const cbor_scan_limits
 cbor_item_t *cbor_load_exact(const uint8_t *in, size_t len, const cbor_scan_limits *lim,
                              cbor_scan_result *res);
 
-/* cbor_utf8_invalid_at returns the offset of the first invalid UTF-8 sequence (RFC 3629), or len. */
-size_t cbor_utf8_invalid_at(const uint8_t *s, size_t len);
 
 #endif /* ATTEX_CBOR_RW_H */

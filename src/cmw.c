@@ -3,6 +3,7 @@
  * constructors and accessors, the rules shared by both serialisations, and
  * the decode/encode entry points.
  */
+#include "bytes.h"
 #include "cmw_internal.h"
 
 #include <stdarg.h>
@@ -422,56 +423,8 @@ static int assignable(uint32_t cp)
     return cp <= 0x10ffff;
 }
 
-/* Decodes one UTF-8 sequence at s[*i] (RFC 3629 s4: shortest form, no surrogates). */
-static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
-{
-    unsigned char b = s[*i];
-    size_t n;
-    uint32_t v, min;
-    if (b < 0x80) {
-        *cp = b;
-        (*i)++;
-        return 1;
-    } else if (b >= 0xc2 && b <= 0xdf) {
-        n = 1, v = b & 0x1f, min = 0x80;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        n = 2, v = b & 0x0f, min = 0x800;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 3, v = b & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len - *i <= n)
-        return 0;
-    for (size_t k = 1; k <= n; k++) {
-        unsigned char cb = s[*i + k];
-        if ((cb & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (cb & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    *i += n + 1;
-    return 1;
-}
-
-size_t cmw_utf8_invalid_at(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        size_t at = i;
-        uint32_t cp;
-        if (!utf8_next(s, len, &i, &cp))
-            return at;
-        (void)cp;
-    }
-    return len;
-}
-
 int cmw_label_ok(const char *s, size_t len, char *why, size_t why_len)
 {
-    const unsigned char *u = (const unsigned char *)s;
     if (len == 0) {
         snprintf(why, why_len, "it is empty");
         return 0;
@@ -481,11 +434,12 @@ int cmw_label_ok(const char *s, size_t len, char *why, size_t why_len)
         snprintf(why, why_len, "\"__cmwc_t\" is reserved for the collection type");
         return 0;
     }
-    size_t i = 0;
-    while (i < len) {
-        size_t at = i;
+    attex_reader r;
+    rd_init(&r, (const uint8_t *)s, len);
+    while (!rd_done(&r)) {
+        size_t at = len - rd_len(&r);
         uint32_t cp;
-        if (!utf8_next(u, len, &i, &cp)) {
+        if (!rd_utf8(&r, &cp)) {
             snprintf(why, why_len, "it is not valid UTF-8 (offset %zu)", at);
             return 0;
         }

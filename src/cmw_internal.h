@@ -142,8 +142,6 @@ int cmw_media_type_ok(const char *s, size_t len, char *why, size_t why_len);
 int cmw_ctype_ok(const char *s, size_t len, char *why, size_t why_len);
 int cmw_label_ok(const char *s, size_t len, char *why, size_t why_len);
 
-/* cmw_utf8_invalid_at returns the offset of the first invalid UTF-8 sequence, or len. */
-size_t cmw_utf8_invalid_at(const uint8_t *s, size_t len);
 
 /* cmw_cf_from_tn inverts TN(): returns 1 and sets *cf if tn is a TN() value. */
 int cmw_cf_from_tn(uint64_t tn, uint16_t *cf);

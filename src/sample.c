@@ -98,7 +98,7 @@ static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t n)
  */
 static int utf8_valid(const uint8_t *s, size_t n)
 {
-    return (n == 0 || memchr(s, 0, n) == NULL) && cbor_utf8_invalid_at(s, n) == n;
+    return (n == 0 || memchr(s, 0, n) == NULL) && bytes_utf8_valid(s, n);
 }
 
 /*

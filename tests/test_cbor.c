@@ -418,7 +418,7 @@ static void test_utf8(void)
     for (size_t i = 0; i < ATTEX_ARRAY_LEN(cases); i++) {
         uint8_t b[16];
         size_t n = unhex(cases[i].hex, b, sizeof(b));
-        CHECK(n != SIZE_MAX && cbor_utf8_invalid_at(b, n) == cases[i].want);
+        CHECK(n != SIZE_MAX && bytes_utf8_invalid_at(b, n) == cases[i].want);
     }
 }
 
