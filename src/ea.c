@@ -763,6 +763,30 @@ out:
     return ret;
 }
 
+/* RFC 9261 s5.2.1: X.509 certificates only; each must be one complete DER structure. */
+static int parse_certs(attex_ea_authenticator *a, attex_error *err)
+{
+    const ea_auth_msgs *m = &a->msgs;
+    if (m->num_entries == 0)
+        return ATTEX_OK;
+    a->certs = calloc(m->num_entries, sizeof(X509 *));
+    if (a->certs == NULL)
+        return NOMEM(err);
+    for (size_t i = 0; i < m->num_entries; i++) {
+        const unsigned char *p = rd_ptr(&m->entries[i].cert_der);
+        long n = (long)rd_len(&m->entries[i].cert_der);
+        X509 *c = d2i_X509(NULL, &p, n);
+        if (c == NULL || p != rd_ptr(&m->entries[i].cert_der) + n) {
+            X509_free(c);
+            ERR_clear_error();
+            return attex_fail(err, ATTEX_ERR_BAD_CERTIFICATE, ATTEX_ALERT_BAD_CERTIFICATE,
+                              "certificate %zu is not a valid DER X.509 certificate", i);
+        }
+        a->certs[a->num_certs++] = c;
+    }
+    return ATTEX_OK;
+}
+
 int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
                                     size_t request_len, const uint8_t *in, size_t in_len,
                                     const attex_ea_validate_opts *opts,
@@ -931,25 +955,8 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
         goto out;
     }
 
-    /* RFC 9261 s5.2.1: X.509 certificates only; each must be one complete DER structure. */
-    a->certs = calloc(m->num_entries, sizeof(X509 *));
-    if (a->certs == NULL) {
-        ret = NOMEM(err);
+    if ((ret = parse_certs(a, err)) != ATTEX_OK)
         goto out;
-    }
-    for (size_t i = 0; i < m->num_entries; i++) {
-        const unsigned char *p = rd_ptr(&m->entries[i].cert_der);
-        long n = (long)rd_len(&m->entries[i].cert_der);
-        X509 *c = d2i_X509(NULL, &p, n);
-        if (c == NULL || p != rd_ptr(&m->entries[i].cert_der) + n) {
-            X509_free(c);
-            ERR_clear_error();
-            ret = attex_fail(err, ATTEX_ERR_BAD_CERTIFICATE, ATTEX_ALERT_BAD_CERTIFICATE,
-                             "certificate %zu is not a valid DER X.509 certificate", i);
-            goto out;
-        }
-        a->certs[a->num_certs++] = c;
-    }
     EVP_PKEY *leaf_key = X509_get0_pubkey(a->certs[0]);
     if (leaf_key == NULL) {
         ERR_clear_error();
@@ -1075,6 +1082,66 @@ attex_extension attex_ea_authenticator_entry_extension(const attex_ea_authentica
     if (entry >= a->msgs.num_entries || i >= a->msgs.entries[entry].exts.num)
         return none;
     return a->msgs.entries[entry].exts.items[i];
+}
+
+int attex_ea_authenticator_parse(const uint8_t *in, size_t in_len, size_t hash_len,
+                                 attex_ea_authenticator **out, attex_error *err)
+{
+    if (out == NULL)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_ea_authenticator_parse needs an output pointer");
+    *out = NULL;
+    if (hash_len != 0 && hash_len != 32 && hash_len != 48)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "the hash length is 32 (SHA-256), 48 (SHA-384) or 0 for either");
+    if (in == NULL || in_len == 0)
+        return attex_fail(err, ATTEX_ERR_DECODE, ATTEX_ALERT_DECODE_ERROR,
+                          "the authenticator is empty");
+    attex_ea_authenticator *a = calloc(1, sizeof(*a));
+    if (a == NULL || (a->raw = malloc(in_len)) == NULL) {
+        free(a);
+        return NOMEM(err);
+    }
+    memcpy(a->raw, in, in_len);
+    a->raw_len = in_len;
+    /* The same decoder validation uses; the suite's hash length decides the Finished size. */
+    attex_error first;
+    int ret = ea_decode_authenticator(a->raw, a->raw_len, hash_len ? hash_len : 32, &a->msgs,
+                                      hash_len ? err : &first);
+    if (ret != ATTEX_OK && hash_len == 0) {
+        ret = ea_decode_authenticator(a->raw, a->raw_len, 48, &a->msgs, NULL);
+        if (ret != ATTEX_OK && err != NULL)
+            *err = first;
+        if (ret != ATTEX_OK)
+            ret = first.code;
+    }
+    if (ret == ATTEX_OK) {
+        a->context_len = rd_len(&a->msgs.context);
+        if (a->context_len > 0)
+            memcpy(a->context, rd_ptr(&a->msgs.context), a->context_len);
+        a->scheme = a->msgs.scheme;
+        ret = parse_certs(a, err);
+    }
+    if (ret != ATTEX_OK) {
+        attex_ea_authenticator_free(a);
+        return ret;
+    }
+    *out = a;
+    return ATTEX_OK;
+}
+
+int attex_ea_authenticator_is_empty(const attex_ea_authenticator *a) { return a->msgs.empty; }
+
+const uint8_t *attex_ea_authenticator_signature(const attex_ea_authenticator *a, size_t *out_len)
+{
+    *out_len = rd_len(&a->msgs.signature);
+    return *out_len ? rd_ptr(&a->msgs.signature) : NULL;
+}
+
+const uint8_t *attex_ea_authenticator_finished(const attex_ea_authenticator *a, size_t *out_len)
+{
+    *out_len = rd_len(&a->msgs.finished);
+    return rd_ptr(&a->msgs.finished);
 }
 
 /* RFC 9261 s7.2: the "get context" API. */

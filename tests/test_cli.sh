@@ -16,7 +16,8 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/lib.sh"
 
 cd "$tmp" || exit 1
 
@@ -280,6 +281,21 @@ base64 cmw.json | "$attex" inspect >out 2>err
 rc=$?
 [ "$rc" -eq 0 ] && grep -q "(base64)" out && pass "inspect: base64 input detected" ||
     fail "inspect base64 (exit $rc)" out err
+# An authenticator (the known-answer vector's), its empty variant, and a truncated one.
+vec="$here/vectors/ea/tls13-aes128gcm-sha256-server.txt"
+sed -n 's/^authenticator=//p' "$vec" | "$attex" inspect - >out 2>err
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "CN=ea-phase3" out && grep -q "ecdsa_secp256r1_sha256" out &&
+    grep -q "4b7108ff017a952e" out && pass "inspect: authenticator" ||
+    fail "inspect authenticator (exit $rc)" out err
+sed -n 's/^empty_authenticator=//p' "$vec" | "$attex" inspect --json - >out 2>err
+rc=$?
+[ "$rc" -eq 0 ] && grep -q '"empty":true' out && pass "inspect: empty authenticator" ||
+    fail "inspect empty authenticator (exit $rc)" out err
+sed -n 's/^authenticator=//p' "$vec" | cut -c1-600 | "$attex" inspect - >out 2>err
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "malformed" out && pass "inspect: truncated authenticator exits 1" ||
+    fail "inspect truncated authenticator (exit $rc)" out err
 printf 'garbage that is not a cmw' | "$attex" inspect >out 2>err
 rc=$?
 [ "$rc" -eq 1 ] && pass "inspect: undecodable input exits 1" || fail "inspect garbage (exit $rc)" out err

@@ -244,7 +244,35 @@ int main(void)
     CHECK_RC(attex_ea_get_context(v_empty.data, v_empty.len, got, &got_len, &err),
              ATTEX_ERR_INVALID_ARGUMENT, &err);
 
-    /* 8. The exporter ran once per label per session (values are cached). */
+    /* 8. Parsing without a connection (for tools): the same structure, nothing verified. */
+    attex_ea_authenticator *pa = NULL;
+    CHECK_RC(attex_ea_authenticator_parse(v_auth.data, v_auth.len, 0, &pa, &err), ATTEX_OK, &err);
+    if (pa != NULL) {
+        size_t n;
+        attex_ea_authenticator_context(pa, &n);
+        CHECK(n == 32 && !attex_ea_authenticator_is_empty(pa));
+        CHECK(attex_ea_authenticator_num_certs(pa) == 1 &&
+              attex_ea_authenticator_scheme(pa) == ATTEX_SCHEME_ECDSA_SECP256R1_SHA256);
+        const uint8_t *sig = attex_ea_authenticator_signature(pa, &n);
+        CHECK(sig != NULL && n == 70);
+        const uint8_t *fin = attex_ea_authenticator_finished(pa, &n);
+        CHECK(n == 32 && fin[0] == 0x4b && fin[31] == 0xd7);
+    }
+    attex_ea_authenticator_free(pa);
+    pa = NULL;
+    CHECK_RC(attex_ea_authenticator_parse(v_empty.data, v_empty.len, 0, &pa, &err), ATTEX_OK,
+             &err);
+    CHECK(pa && attex_ea_authenticator_is_empty(pa) && attex_ea_authenticator_num_certs(pa) == 0);
+    attex_ea_authenticator_free(pa);
+    pa = NULL;
+    /* With the wrong suite hash length, and truncated: the decoder's errors. */
+    CHECK_RC(attex_ea_authenticator_parse(v_auth.data, v_auth.len, 48, &pa, &err),
+             ATTEX_ERR_DECODE, &err);
+    CHECK_RC(attex_ea_authenticator_parse(v_auth.data, v_auth.len - 1, 0, &pa, &err),
+             ATTEX_ERR_DECODE, &err);
+    CHECK(pa == NULL);
+
+    /* 9. The exporter ran once per label per session (values are cached). */
     CHECK(f.exports > 0 && f.exports <= 2 * 5);
 
     attex_buf_free(&empty);

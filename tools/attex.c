@@ -2523,41 +2523,6 @@ out:
 /* ====================================================================== */
 /* attex inspect                                                          */
 
-/* A bounded reader over untrusted bytes. */
-typedef struct rd {
-    const uint8_t *p;
-    size_t n;
-    int bad;
-} rd;
-
-static uint32_t rd_u(rd *r, int bytes)
-{
-    uint32_t v = 0;
-    if (r->bad || r->n < (size_t)bytes) {
-        r->bad = 1;
-        return 0;
-    }
-    for (int i = 0; i < bytes; i++)
-        v = v << 8 | r->p[i];
-    r->p += bytes;
-    r->n -= (size_t)bytes;
-    return v;
-}
-
-static rd rd_sub(rd *r, size_t len)
-{
-    rd s = {r->p, len, 0};
-    if (r->bad || r->n < len) {
-        r->bad = 1;
-        s.bad = 1;
-        s.n = 0;
-        return s;
-    }
-    r->p += len;
-    r->n -= len;
-    return s;
-}
-
 typedef struct out_ctx {
     int json;
     sbuf j;
@@ -2741,147 +2706,111 @@ static int inspect_request(out_ctx *o, const uint8_t *p, size_t n)
 static int inspect_authenticator(out_ctx *o, const uint8_t *p, size_t n)
 {
     attex_error err;
-    uint8_t ctx[ATTEX_EA_MAX_CONTEXT];
-    size_t cl = 0;
+    attex_ea_authenticator *a = NULL;
     char hex[2 * ATTEX_EA_MAX_CONTEXT + 1];
-    int have_ctx = attex_ea_get_context(p, n, ctx, &cl, &err) == ATTEX_OK;
-    rd r = {p, n, 0};
-    int first = 1;
+    /* The library's own decoder: structure only, nothing verified without the connection. */
+    if (attex_ea_authenticator_parse(p, n, 0, &a, &err) != ATTEX_OK) {
+        if (o->json) {
+            sb_printf(&o->j, "{\"kind\":\"authenticator\",\"length\":%zu,\"well_formed\":false,"
+                             "\"error\":",
+                      n);
+            sb_json_str(&o->j, err.message);
+            sb_puts(&o->j, "}");
+        } else {
+            printf("authenticator: %zu bytes, malformed: %s\n", n, err.message);
+        }
+        return EXIT_ATTEST;
+    }
+    int empty = attex_ea_authenticator_is_empty(a);
+    size_t cl, fl, sl;
+    const uint8_t *ctx = attex_ea_authenticator_context(a, &cl);
+    const uint8_t *fin = attex_ea_authenticator_finished(a, &fl);
+    attex_ea_authenticator_signature(a, &sl);
+    uint16_t sch = attex_ea_authenticator_scheme(a);
+    const char *nm = attex_scheme_name(sch);
     if (o->json) {
-        sb_puts(&o->j, "{\"kind\":\"authenticator\",");
-        sb_printf(&o->j, "\"length\":%zu,\"empty\":%s,\"context\":", n,
-                  p[0] == ATTEX_HS_FINISHED ? "true" : "false");
-        if (have_ctx)
-            sb_json_hex(&o->j, ctx, cl);
-        else
+        sb_printf(&o->j, "{\"kind\":\"authenticator\",\"length\":%zu,\"empty\":%s,\"context\":", n,
+                  empty ? "true" : "false");
+        if (empty)
             sb_puts(&o->j, "null");
-        sb_puts(&o->j, ",\"messages\":[");
+        else
+            sb_json_hex(&o->j, ctx, cl);
+        sb_puts(&o->j, ",\"entries\":[");
     } else {
         printf("authenticator: %zu bytes%s\n", n,
-               p[0] == ATTEX_HS_FINISHED
-                   ? " (empty authenticator: Finished only, a refusal; its context is the "
-                     "request's)"
-                   : "");
-        if (have_ctx) {
+               empty ? " (empty authenticator: Finished only, a refusal; its context is the "
+                       "request's)"
+                     : "");
+        if (!empty) {
             hex_encode(ctx, cl, hex);
             printf("  context     %s (%zu bytes)\n", hex, cl);
+            printf("  Certificate %zu certificate(s)\n", attex_ea_authenticator_num_certs(a));
         }
     }
-    while (r.n > 0 && !r.bad) {
-        uint32_t type = rd_u(&r, 1), len = rd_u(&r, 3);
-        rd m = rd_sub(&r, len);
-        if (r.bad)
-            break;
-        const char *tn = type == ATTEX_HS_CERTIFICATE          ? "Certificate"
-                         : type == ATTEX_HS_CERTIFICATE_VERIFY ? "CertificateVerify"
-                         : type == ATTEX_HS_FINISHED           ? "Finished"
-                                                               : "unexpected";
+    for (size_t ei = 0; ei < attex_ea_authenticator_num_certs(a); ei++) {
+        size_t dl;
+        char subj[256];
+        attex_ea_authenticator_cert_der(a, ei, &dl);
+        cert_subject(attex_ea_authenticator_cert(a, ei), subj, sizeof(subj));
         if (o->json) {
-            sb_printf(&o->j, "%s{\"type\":", first ? "" : ",");
-            sb_json_str(&o->j, tn);
-            sb_printf(&o->j, ",\"length\":%u", len);
+            sb_printf(&o->j, "%s{\"cert_len\":%zu,\"subject\":", ei ? "," : "", dl);
+            sb_json_str(&o->j, subj);
+            sb_puts(&o->j, ",\"extensions\":[");
         } else {
-            printf("  %-17s %u bytes\n", tn, len);
+            printf("    entry %zu: certificate %zu bytes, %s\n", ei, dl, subj);
         }
-        first = 0;
-        if (type == ATTEX_HS_CERTIFICATE) {
-            rd_sub(&m, rd_u(&m, 1));
-            rd list = rd_sub(&m, rd_u(&m, 3));
-            int ei = 0;
-            if (o->json)
-                sb_puts(&o->j, ",\"entries\":[");
-            while (list.n > 0 && !list.bad) {
-                rd cd = rd_sub(&list, rd_u(&list, 3));
-                rd exts = rd_sub(&list, rd_u(&list, 2));
-                if (list.bad)
-                    break;
-                const unsigned char *dp = cd.p;
-                X509 *x = d2i_X509(NULL, &dp, (long)cd.n);
-                char subj[256];
-                if (o->json) {
-                    sb_printf(&o->j, "%s{\"cert_len\":%zu,\"subject\":", ei ? "," : "", cd.n);
-                    if (x)
-                        sb_json_str(&o->j, cert_subject(x, subj, sizeof(subj)));
-                    else
-                        sb_puts(&o->j, "null");
-                    sb_puts(&o->j, ",\"extensions\":[");
-                } else {
-                    printf("    entry %d: certificate %zu bytes, %s\n", ei, cd.n,
-                           x ? cert_subject(x, subj, sizeof(subj)) : "(not X.509 DER)");
-                }
-                X509_free(x);
-                ERR_clear_error();
-                int xi = 0;
-                while (exts.n > 0 && !exts.bad) {
-                    uint16_t et = (uint16_t)rd_u(&exts, 2);
-                    rd ed = rd_sub(&exts, rd_u(&exts, 2));
-                    if (exts.bad)
-                        break;
-                    if (o->json) {
-                        sb_printf(&o->j, "%s{\"type\":%u,\"name\":", xi ? "," : "", et);
-                        sb_json_str(&o->j, ext_name(et));
-                        sb_printf(&o->j, ",\"length\":%zu", ed.n);
-                    } else {
-                        printf("      extension 0x%04x %s, %zu bytes\n", et, ext_name(et), ed.n);
-                    }
-                    if (ed.n >= 2 && (et == ATTEX_CMW_ATTESTATION_DEFAULT ||
-                                       ((size_t)ed.p[0] << 8 | ed.p[1]) + 2 == ed.n)) {
-                        /* cmw_attestation, or what is framed like it (another code point) */
-                        rd cm = ed;
-                        rd body = rd_sub(&cm, rd_u(&cm, 2));
-                        if (o->json)
-                            sb_puts(&o->j, ",\"cmw\":");
-                        if (cm.bad || cm.n != 0 || inspect_cmw(o, body.p, body.n, 4, &err) != 0) {
-                            if (o->json)
-                                sb_puts(&o->j, "null");
-                            else
-                                printf("        (the CMW does not decode%s%s)\n",
-                                       cm.bad || cm.n ? "" : ": ",
-                                       cm.bad || cm.n ? "" : err.message);
-                        }
-                    }
-                    if (o->json)
-                        sb_puts(&o->j, "}");
-                    xi++;
-                }
+        size_t nx = attex_ea_authenticator_num_entry_extensions(a, ei);
+        for (size_t xi = 0; xi < nx; xi++) {
+            attex_extension e = attex_ea_authenticator_entry_extension(a, ei, xi);
+            if (o->json) {
+                sb_printf(&o->j, "%s{\"type\":%u,\"name\":", xi ? "," : "", e.type);
+                sb_json_str(&o->j, ext_name(e.type));
+                sb_printf(&o->j, ",\"length\":%zu", e.len);
+            } else {
+                printf("      extension 0x%04x %s, %zu bytes\n", e.type, ext_name(e.type), e.len);
+            }
+            /* cmw_attestation, or what is framed like it (another code point): u16 || CMW. */
+            if (e.len >= 2 && (e.type == ATTEX_CMW_ATTESTATION_DEFAULT ||
+                               ((size_t)e.data[0] << 8 | e.data[1]) + 2 == e.len)) {
+                size_t inner = (size_t)e.data[0] << 8 | e.data[1];
+                int framed = inner + 2 == e.len;
                 if (o->json)
-                    sb_puts(&o->j, "]}");
-                ei++;
+                    sb_puts(&o->j, ",\"cmw\":");
+                if (!framed || inspect_cmw(o, e.data + 2, inner, 4, &err) != 0) {
+                    if (o->json)
+                        sb_puts(&o->j, "null");
+                    else
+                        printf("        (the CMW does not decode%s%s)\n", framed ? ": " : "",
+                               framed ? err.message : "");
+                }
             }
             if (o->json)
-                sb_puts(&o->j, "]");
-        } else if (type == ATTEX_HS_CERTIFICATE_VERIFY) {
-            uint16_t sch = (uint16_t)rd_u(&m, 2);
-            rd sig = rd_sub(&m, rd_u(&m, 2));
-            const char *nm = attex_scheme_name(sch);
-            if (o->json) {
-                sb_printf(&o->j, ",\"scheme\":%u,\"scheme_name\":", sch);
-                sb_json_str(&o->j, nm ? nm : "unknown");
-                sb_printf(&o->j, ",\"signature_len\":%zu", sig.n);
-            } else {
-                printf("    scheme %s (0x%04x), signature %zu bytes\n", nm ? nm : "unknown", sch,
-                       sig.n);
-            }
-        } else if (type == ATTEX_HS_FINISHED) {
-            if (o->json) {
-                sb_puts(&o->j, ",\"verify_data\":");
-                sb_json_hex(&o->j, m.p, m.n);
-            } else {
-                hex_encode(m.p, m.n < ATTEX_EA_MAX_CONTEXT ? m.n : ATTEX_EA_MAX_CONTEXT, hex);
-                printf("    verify_data %s\n", hex);
-            }
+                sb_puts(&o->j, "}");
         }
         if (o->json)
-            sb_puts(&o->j, "}");
+            sb_puts(&o->j, "]}");
     }
-    if (o->json)
-        sb_printf(&o->j, "],\"well_formed\":%s}", r.bad ? "false" : "true");
-    else if (r.bad)
-        printf("  (truncated or malformed after this point)\n");
-    else
+    if (o->json) {
+        sb_puts(&o->j, "]");
+        if (!empty) {
+            sb_printf(&o->j, ",\"scheme\":%u,\"scheme_name\":", sch);
+            sb_json_str(&o->j, nm ? nm : "unknown");
+            sb_printf(&o->j, ",\"signature_len\":%zu", sl);
+        }
+        sb_puts(&o->j, ",\"verify_data\":");
+        sb_json_hex(&o->j, fin, fl);
+        sb_puts(&o->j, ",\"well_formed\":true}");
+    } else {
+        if (!empty)
+            printf("  CertificateVerify scheme %s (0x%04x), signature %zu bytes\n",
+                   nm ? nm : "unknown", sch, sl);
+        hex_encode(fin, fl, hex);
+        printf("  Finished    %s\n", hex);
         printf("  (structure only: signature and Finished can be checked only on the "
                "connection)\n");
-    return r.bad ? EXIT_ATTEST : 0;
+    }
+    attex_ea_authenticator_free(a);
+    return 0;
 }
 
 static int hexval(int ch)

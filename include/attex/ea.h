@@ -326,6 +326,26 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
                                     const attex_ea_validate_opts *opts,
                                     attex_ea_authenticator **out, attex_error *err);
 
+/**
+ * attex_ea_authenticator_parse decodes an authenticator's structure without a
+ * connection, for inspection and tools: NOTHING is verified (no request, no
+ * Finished, no signature, no path). The decoding is the same strict one that
+ * validation uses. `hash_len` is the suite's hash length (32 or 48), or 0 to
+ * accept either. An empty authenticator parses, with no certificates and
+ * no context (attex_ea_authenticator_is_empty).
+ */
+int attex_ea_authenticator_parse(const uint8_t *in, size_t in_len, size_t hash_len,
+                                 attex_ea_authenticator **out, attex_error *err);
+
+/** attex_ea_authenticator_is_empty returns 1 for an empty authenticator (Finished only). */
+int attex_ea_authenticator_is_empty(const attex_ea_authenticator *a);
+
+/** attex_ea_authenticator_signature returns the CertificateVerify signature and sets *out_len. */
+const uint8_t *attex_ea_authenticator_signature(const attex_ea_authenticator *a, size_t *out_len);
+
+/** attex_ea_authenticator_finished returns the Finished verify_data and sets *out_len. */
+const uint8_t *attex_ea_authenticator_finished(const attex_ea_authenticator *a, size_t *out_len);
+
 /** attex_ea_authenticator_free releases `a`. Accepts NULL. */
 void attex_ea_authenticator_free(attex_ea_authenticator *a);
 
