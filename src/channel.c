@@ -9,6 +9,7 @@
 #include <attex/channel.h>
 #include <attex/frame.h>
 
+#include "bytes.h"
 #include "channel_internal.h"
 #include "internal.h"
 
@@ -335,7 +336,11 @@ static int on_authenticator(attex_channel *ch, const attex_frame *f, attex_error
 {
     ctx_item ctx;
     size_t idx = 0;
-    int empty = f->len > 0 && f->payload[0] == ATTEX_HS_FINISHED;
+    attex_reader rd;
+    uint8_t first_type = 0;
+    rd_init(&rd, f->payload, f->len);
+    /* RFC 9261 s6: an empty authenticator is a lone Finished, with no context to match. */
+    int empty = rd_peek_u8(&rd, &first_type) && first_type == ATTEX_HS_FINISHED;
     if (!empty) {
         int ret = attex_ea_get_context(f->payload, f->len, ctx.bytes, &ctx.len, err);
         if (ret != ATTEX_OK)

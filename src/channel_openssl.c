@@ -52,13 +52,12 @@ int attex_openssl_configure_ctx(SSL_CTX *ctx, attex_error *err)
 
 static int tls_failure(SSL *ssl, int r, const char *what, attex_error *err)
 {
-    unsigned long e = ERR_peek_last_error();
-    char detail[160] = "";
-    if (e != 0)
-        ERR_error_string_n(e, detail, sizeof(detail));
-    ERR_clear_error();
+    /* SSL_get_error reads the error queue: ask it before the queue is cleared. */
+    int code = SSL_get_error(ssl, r);
+    char detail[160];
+    attex_openssl_reason(detail, sizeof(detail), "");
     return attex_fail(err, ATTEX_ERR_TLS_STATE, ATTEX_ALERT_NONE, "TLS %s failed (%d%s%s)", what,
-                      SSL_get_error(ssl, r), detail[0] ? ": " : "", detail);
+                      code, detail[0] ? ": " : "", detail);
 }
 
 /* Writes what the channel has queued; stops when TLS would block. */

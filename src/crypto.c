@@ -172,9 +172,12 @@ int crypto_verify(uint16_t scheme, EVP_PKEY *key, const uint8_t *msg, size_t msg
                   const uint8_t *sig, size_t sig_len, attex_error *err)
 {
     const attex_scheme_info *s = crypto_scheme(scheme);
+    /* RFC 8446 s4.2.3: the scheme names the key type (and, for ECDSA, the curve). */
     if (s == NULL || !crypto_key_can_use(key, scheme))
         return attex_fail(err, ATTEX_ERR_ILLEGAL_PARAMETER, ATTEX_ALERT_ILLEGAL_PARAMETER,
-                          "the certificate's key cannot be used with scheme 0x%04x", scheme);
+                          "signature scheme %s (0x%04x) does not fit the end-entity "
+                          "certificate's key",
+                          s ? s->name : "unknown", scheme);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     int ret = ATTEX_OK;

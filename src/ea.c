@@ -964,12 +964,7 @@ int attex_ea_authenticator_validate(attex_ea_session *s, const uint8_t *request,
                          "the end-entity certificate's public key cannot be decoded");
         goto out;
     }
-    if (!crypto_key_can_use(leaf_key, m->scheme)) {
-        ret = attex_fail(err, ATTEX_ERR_ILLEGAL_PARAMETER, ATTEX_ALERT_ILLEGAL_PARAMETER,
-                         "signature scheme %s does not fit the end-entity certificate's key",
-                         si->name);
-        goto out;
-    }
+    /* Whether the scheme fits the key (curve, RSA size) is crypto_verify's first check. */
 
     /* RFC 9261 s5.2.3: Finished = HMAC(finished key, H(hc || request || Certificate || CV)).
      * Checked before the signature: it is cheaper and proves the sender has this connection. */

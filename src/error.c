@@ -35,13 +35,20 @@ int attex_fail(attex_error *err, int code, uint8_t alert, const char *fmt, ...)
     return code;
 }
 
-int attex_fail_crypto(attex_error *err, const char *what)
+void attex_openssl_reason(char *out, size_t out_len, const char *none)
 {
     unsigned long e = ERR_peek_last_error();
-    char detail[160] = "no detail";
     if (e != 0)
-        ERR_error_string_n(e, detail, sizeof(detail));
+        ERR_error_string_n(e, out, out_len);
+    else
+        snprintf(out, out_len, "%s", none);
     ERR_clear_error();
+}
+
+int attex_fail_crypto(attex_error *err, const char *what)
+{
+    char detail[160];
+    attex_openssl_reason(detail, sizeof(detail), "no detail");
     return attex_fail(err, ATTEX_ERR_CRYPTO, ATTEX_ALERT_INTERNAL_ERROR, "%s failed (%s)", what,
                       detail);
 }
