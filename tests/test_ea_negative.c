@@ -31,11 +31,16 @@ static void fake_value(const fake_tls *f, const char *label, uint8_t *out, size_
         out[i] = (uint8_t)(x + i * 7u);
 }
 
+/* When set, the fake ClientHello offered ecdsa_secp256r1_sha256 only. */
+static int hello_p256_only;
+
 static int fake_info(void *ctx, attex_tls_info *out, attex_error *err)
 {
     fake_tls *f = ctx;
     size_t n;
     const uint16_t *all = attex_supported_schemes(&n);
+    if (hello_p256_only)
+        n = 1; /* attex_supported_schemes() starts with ecdsa_secp256r1_sha256 */
     (void)err;
     memset(out, 0, sizeof(*out));
     out->version = 0x0304;
@@ -548,6 +553,24 @@ static void test_structure(void)
     CHECK_RC(attex_ea_authenticator_validate(s, NULL, 0, spa.data, spa.len, &vo, &out, &err),
              ATTEX_OK, &err);
     attex_ea_authenticator_free(out);
+    /* RFC 9261 s5.2.2: a spontaneous authenticator's scheme comes from the ClientHello. */
+    static const uint8_t sctx2[] = {8, 8, 8};
+    entry ed_entry = {NULL, 0, c_ed, NULL, 0};
+    forge sp3 = f;
+    sp3.request = NULL;
+    sp3.entries = &ed_entry;
+    sp3.context = sctx2;
+    sp3.context_len = sizeof(sctx2);
+    sp3.key = k_ed;
+    sp3.sign_scheme = ATTEX_SCHEME_ED25519;
+    sp3.label_scheme = ATTEX_SCHEME_ED25519;
+    attex_buf spc = make(&sp3);
+    hello_p256_only = 1;
+    EXPECT(validate(s, NULL, &spc), ATTEX_ERR_ILLEGAL_PARAMETER, ATTEX_ALERT_ILLEGAL_PARAMETER);
+    CHECK(strstr(err.message, "ClientHello") != NULL);
+    hello_p256_only = 0;
+    EXPECT(validate(s, NULL, &spc), ATTEX_OK, -1); /* the same, once Ed25519 was offered */
+    attex_buf_free(&spc);
     /* A spontaneous authenticator reusing a context of one of our requests. */
     forge sp2 = f;
     sp2.request = NULL;
