@@ -80,6 +80,43 @@ int rd_u24(attex_reader *r, uint32_t *out) { return rd_uint(r, 3, out); }
 
 int rd_u32(attex_reader *r, uint32_t *out) { return rd_uint(r, 4, out); }
 
+/* Evidence formats disagree on byte order: TPM structures are big-endian,
+ * TDX quotes and SNP reports little-endian. One reader serves both. */
+static int rd_uint64(attex_reader *r, int nbytes, int little, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (r->len < (size_t)nbytes)
+        return 0;
+    for (int i = 0; i < nbytes; i++) {
+        uint8_t b = r->data[little ? nbytes - 1 - i : i];
+        v = (v << 8) | b;
+    }
+    *out = v;
+    return rd_skip(r, (size_t)nbytes);
+}
+
+int rd_u64(attex_reader *r, uint64_t *out) { return rd_uint64(r, 8, 0, out); }
+
+int rd_u16le(attex_reader *r, uint16_t *out)
+{
+    uint64_t v;
+    if (!rd_uint64(r, 2, 1, &v))
+        return 0;
+    *out = (uint16_t)v;
+    return 1;
+}
+
+int rd_u32le(attex_reader *r, uint32_t *out)
+{
+    uint64_t v;
+    if (!rd_uint64(r, 4, 1, &v))
+        return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+int rd_u64le(attex_reader *r, uint64_t *out) { return rd_uint64(r, 8, 1, out); }
+
 int rd_peek_u8(const attex_reader *r, uint8_t *out)
 {
     if (r->len < 1)

@@ -36,6 +36,11 @@ ATTEX_MUST_CHECK int rd_u8(attex_reader *r, uint8_t *out);
 ATTEX_MUST_CHECK int rd_u16(attex_reader *r, uint16_t *out);
 ATTEX_MUST_CHECK int rd_u24(attex_reader *r, uint32_t *out);
 ATTEX_MUST_CHECK int rd_u32(attex_reader *r, uint32_t *out);
+ATTEX_MUST_CHECK int rd_u64(attex_reader *r, uint64_t *out);
+/* Little-endian reads, for evidence formats (TDX quotes, SNP reports). */
+ATTEX_MUST_CHECK int rd_u16le(attex_reader *r, uint16_t *out);
+ATTEX_MUST_CHECK int rd_u32le(attex_reader *r, uint32_t *out);
+ATTEX_MUST_CHECK int rd_u64le(attex_reader *r, uint64_t *out);
 /* rd_sub moves the next n bytes into a sub-reader. */
 ATTEX_MUST_CHECK int rd_sub(attex_reader *r, size_t n, attex_reader *out);
 /* rd_copy copies the next n bytes out. */

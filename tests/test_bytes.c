@@ -26,6 +26,18 @@ static void test_reader(void)
     rd_init(&r, in, sizeof(in));
     CHECK(rd_u32(&r, &u32) && u32 == 0x01020304);
 
+    /* Both byte orders, 64-bit reads, and no partial read at the end. */
+    static const uint8_t le[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
+    uint64_t u64;
+    rd_init(&r, le, sizeof(le));
+    CHECK(rd_u16le(&r, &u16) && u16 == 0x0201);
+    CHECK(rd_u32le(&r, &u32) && u32 == 0x06050403);
+    CHECK(!rd_u64le(&r, &u64) && rd_len(&r) == 3);
+    rd_init(&r, le, sizeof(le));
+    CHECK(rd_u64le(&r, &u64) && u64 == 0x0807060504030201ull);
+    rd_init(&r, le, sizeof(le));
+    CHECK(rd_u64(&r, &u64) && u64 == 0x0102030405060708ull && rd_len(&r) == 1);
+
     /* Length-prefixed sub-readers stay inside their prefix. */
     static const uint8_t pre[] = {0x02, 0xaa, 0xbb, 0xcc};
     rd_init(&r, pre, sizeof(pre));
