@@ -132,6 +132,19 @@ typedef struct attex_verifier {
                     attex_appraisal *out, attex_error *err);
 } attex_verifier;
 
+/**
+ * The common shape of the TEE appraisal functions (TDX, SEV-SNP, CCA): appraise
+ * one raw report/quote/token `outblob` with its provider's supplemental data
+ * `auxblob` (may be empty), requiring its report data to equal `report_data`
+ * (64 bytes; NULL skips that check, for offline inspection of a sample).
+ * Same contract as attex_verifier.appraise. The configfs-tsm verifier
+ * dispatches to these by provider.
+ */
+typedef int (*attex_tee_appraise_fn)(void *verifier_ctx, const uint8_t *outblob,
+                                     size_t outblob_len, const uint8_t *auxblob,
+                                     size_t auxblob_len, const uint8_t *report_data,
+                                     attex_appraisal *out, attex_error *err);
+
 /* ---------------------------------------------------------------------- */
 /* The relying party's policy                                             */
 
