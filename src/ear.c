@@ -20,9 +20,11 @@
 #include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 
 #include <attex/ear.h>
@@ -961,8 +963,7 @@ static int ear_reject(attex_appraisal *out, const char *msg, attex_error *err)
     return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE, "%s", msg);
 }
 
-/* ear_reason names the Verifier and each submodule's status, for the appraisal's reason. */
-static void ear_reason(const attex_ear *e, char *out, size_t out_size)
+void ear_reason(const attex_ear *e, char *out, size_t out_size)
 {
     char dev[80], build[48];
     ear_safe_text(e->verifier_developer, strlen(e->verifier_developer), dev, sizeof(dev));
@@ -1135,4 +1136,105 @@ void attex_ear_verifier_free(attex_verifier *verifier)
     free(v->keys);
     free(v->media_type);
     free(v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* JWK (RFC 7517; EC keys RFC 7518 s6.2)                                  */
+
+int attex_ear_key_to_jwk(EVP_PKEY *key, attex_buf *jwk, attex_error *err)
+{
+    if (jwk == NULL || !is_p256(key))
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_ear_key_to_jwk needs an EC P-256 key and an output");
+    uint8_t pt[65];
+    size_t pt_len = 0;
+    /* SEC 1 s2.3.3: the uncompressed point is 0x04 || x || y. */
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+                                        &pt_len) != 1 ||
+        pt_len != sizeof(pt) || pt[0] != 0x04)
+        return attex_fail_crypto(err, "reading the EC public point of the EAR key");
+    char *x = ear_b64url_encode(pt + 1, 32), *y = ear_b64url_encode(pt + 33, 32);
+    json_t *o = json_object();
+    char *text = NULL;
+    if (x != NULL && y != NULL && o != NULL &&
+        json_object_set_new(o, "kty", json_string("EC")) == 0 &&
+        json_object_set_new(o, "crv", json_string("P-256")) == 0 &&
+        json_object_set_new(o, "x", json_string(x)) == 0 &&
+        json_object_set_new(o, "y", json_string(y)) == 0 &&
+        json_object_set_new(o, "alg", json_string("ES256")) == 0)
+        text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    free(x);
+    free(y);
+    if (text == NULL)
+        return NOMEM(err);
+    jwk->len = strlen(text);
+    jwk->data = (uint8_t *)text;
+    return ATTEX_OK;
+}
+
+int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, attex_error *err)
+{
+    if (jwk == NULL || key == NULL)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_ear_key_from_jwk needs a JWK and an output");
+    json_error_t jerr;
+    json_t *o = json_loadb(jwk, jwk_len, JSON_REJECT_DUPLICATES, &jerr);
+    int ret = ATTEX_OK;
+    uint8_t pt[65];
+    size_t xl = 0, yl = 0;
+    const char *why = "";
+    json_t *kty = json_object_get(o, "kty"), *crv = json_object_get(o, "crv"),
+           *x = json_object_get(o, "x"), *y = json_object_get(o, "y"),
+           *alg = json_object_get(o, "alg");
+    if (!json_is_object(o)) {
+        ret = bad(err, "the Verifier key is not a JSON object (RFC 7517 s4)");
+    } else if (!json_is_string(kty) || strcmp(json_string_value(kty), "EC") != 0 ||
+               !json_is_string(crv) || strcmp(json_string_value(crv), "P-256") != 0) {
+        ret = bad(err, "the Verifier key is not an EC P-256 JWK (kty \"EC\", crv \"P-256\")");
+    } else if (json_object_get(o, "d") != NULL) {
+        ret = bad(err, "the Verifier key JWK has a private part (\"d\"); publish the public "
+                       "key only");
+    } else if (alg != NULL &&
+               (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256") != 0)) {
+        ret = bad(err, "the Verifier key JWK's alg is not ES256");
+    } else if (!json_is_string(x) || !json_is_string(y) ||
+               !ear_b64url_decode((const uint8_t *)json_string_value(x), json_string_length(x),
+                                  0, pt + 1, 32, &xl, &why) ||
+               !ear_b64url_decode((const uint8_t *)json_string_value(y), json_string_length(y),
+                                  0, pt + 33, 32, &yl, &why) ||
+               xl != 32 || yl != 32) {
+        /* RFC 7518 s6.2.1.2: x and y are the full 32-byte coordinates, base64url. */
+        ret = bad(err, "the Verifier key JWK's x and y must be 32-byte base64url coordinates");
+    }
+    json_decref(o);
+    if (ret != ATTEX_OK)
+        return ret;
+    pt[0] = 0x04;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[3];
+    char group[] = "P-256";
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
+    params[2] = OSSL_PARAM_construct_end();
+    EVP_PKEY *k = NULL;
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1 || !is_p256(k)) {
+        EVP_PKEY_free(k);
+        EVP_PKEY_CTX_free(ctx);
+        ERR_clear_error();
+        return bad(err, "the Verifier key JWK's point is not on P-256");
+    }
+    /* EVP_PKEY_fromdata does not check the point; a public key check does. */
+    EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+    int on_curve = chk != NULL && EVP_PKEY_public_check(chk) == 1;
+    EVP_PKEY_CTX_free(chk);
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    if (!on_curve) {
+        EVP_PKEY_free(k);
+        return bad(err, "the Verifier key JWK's point is not on P-256");
+    }
+    *key = k;
+    return ATTEX_OK;
 }
