@@ -23,6 +23,7 @@
 #include <attex/remote.h>
 #include <attex/sample.h>
 
+#include "crypto.h"
 #include "ear_internal.h"
 #include "internal.h"
 
@@ -348,9 +349,10 @@ static void http_conf_free(http_conf *c)
     free(c->ca_file);
 }
 
+/* RFC 7518 s3.4: ES256 keys are P-256 (not merely 256-bit curves). */
 static int is_p256(EVP_PKEY *k)
 {
-    return k != NULL && EVP_PKEY_get_base_id(k) == EVP_PKEY_EC && EVP_PKEY_get_bits(k) == 256;
+    return k != NULL && crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256);
 }
 
 /* Never prompt on a terminal for a passphrase. */
