@@ -109,7 +109,7 @@ int sample_measure_file(const char *path, uint8_t out[SAMPLE_DIGEST_LEN], attex_
         ssize_t r = util_read_some(fd, buf, sizeof(buf));
         if (r < 0) {
             int e = errno;
-            ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                              "cannot read measured file \"%s\": %s", path, strerror(e));
             break;
         }

@@ -74,13 +74,13 @@ int util_open_regular(const char *path, const char *what, int *fd_out, uint64_t 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "cannot open %s \"%s\": %s", what, path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "cannot examine %s \"%s\": %s", what, path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
@@ -131,7 +131,7 @@ int util_read_file(const char *path, const char *what, size_t max, attex_buf *ou
             OPENSSL_cleanse(buf, len + (r > 0 ? (size_t)r : 0));
             free(buf);
             if (r < 0)
-                return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                                   "cannot read %s \"%s\": %s", what, path, strerror(e));
             return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                               "%s \"%s\" is larger than %zu bytes", what, path, max);

@@ -112,6 +112,8 @@ static void test_errors(void)
     CHECK(e.code == ATTEX_OK && e.alert == ATTEX_ALERT_NONE && e.message[0] == 0);
     attex_error_clear(NULL);
     CHECK(strcmp(attex_status_name(ATTEX_ERR_REFUSED), "ATTEX_ERR_REFUSED") == 0);
+    CHECK(strcmp(attex_status_name(ATTEX_ERR_IO), "ATTEX_ERR_IO") == 0);
+    CHECK(strcmp(attex_status_name(ATTEX_ERR_UNAVAILABLE), "ATTEX_ERR_UNAVAILABLE") == 0);
     CHECK(strcmp(attex_alert_name(ATTEX_ALERT_UNSUPPORTED_EXTENSION), "unsupported_extension") ==
           0);
     CHECK(strcmp(attex_version(), ATTEX_VERSION_STRING) == 0);
