@@ -18,14 +18,10 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <openssl/pem.h>
 
 #include <attex/ear.h>
 
@@ -33,6 +29,7 @@
 #include "crypto.h"
 #include "ear_internal.h"
 #include "internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -181,17 +178,6 @@ void ear_safe_text(const char *p, size_t n, char *out, size_t out_size)
     out[o] = '\0';
 }
 
-static void to_hex(const uint8_t *p, size_t n, char *out, size_t out_size)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 2 < out_size; i++) {
-        out[o++] = digits[p[i] >> 4];
-        out[o++] = digits[p[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 const char *ear_status_name(attex_verdict v)
 {
     switch (v) {
@@ -262,66 +248,12 @@ static int is_p256(EVP_PKEY *key)
     return key != NULL && crypto_key_can_use(key, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256);
 }
 
-/* ---------------------------------------------------------------------- */
-/* ES256 (RFC 7518 s3.4: the signature is r || s, each 32 bytes big-endian) */
-
-static int es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
-                      uint8_t sig[EAR_SIG_LEN], attex_error *err)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t der[80];
-    size_t der_len = sizeof(der);
-    ECDSA_SIG *es = NULL;
-    int ret = ATTEX_OK;
-    if (ctx == NULL || EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) <= 0 ||
-        EVP_DigestSign(ctx, NULL, &der_len, msg, msg_len) <= 0 || der_len > sizeof(der) ||
-        EVP_DigestSign(ctx, der, &der_len, msg, msg_len) <= 0) {
-        ret = attex_fail_crypto(err, "signing the EAR");
-        goto out;
-    }
-    const uint8_t *p = der;
-    const BIGNUM *r, *s;
-    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    if (es == NULL) {
-        ret = attex_fail_crypto(err, "decoding the EAR's ECDSA signature");
-        goto out;
-    }
-    ECDSA_SIG_get0(es, &r, &s);
-    if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(s, sig + 32, 32) != 32)
-        ret = attex_fail_crypto(err, "converting the EAR's ECDSA signature to r || s");
-out:
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_cleanse(der, sizeof(der));
-    return ret;
-}
-
+/* RFC 7518 s3.4: an ES256 signature is r || s, 32 bytes each, over SHA-256; the key is P-256. */
 static int es256_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
                         const uint8_t sig[EAR_SIG_LEN])
 {
-    int ok = 0;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
-    uint8_t *der = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (es == NULL || r == NULL || s == NULL || ctx == NULL || !is_p256(key))
-        goto out;
-    if (ECDSA_SIG_set0(es, r, s) != 1)
-        goto out;
-    r = s = NULL; /* owned by es now */
-    int der_len = i2d_ECDSA_SIG(es, &der);
-    if (der_len <= 0)
-        goto out;
-    ok = EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) > 0 &&
-         EVP_DigestVerify(ctx, der, (size_t)der_len, msg, msg_len) == 1;
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    return is_p256(key) &&
+           crypto_ecdsa_verify_raw(key, ATTEX_HASH_SHA256, msg, msg_len, sig, EAR_SIG_LEN) == 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -643,6 +575,10 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
                           "attex_ear_validate needs a JWT, options and an output");
     if (claims_json != NULL)
         *claims_json = NULL;
+    if (opts->nonce != NULL && (opts->nonce_len == 0 || opts->nonce_len > 64))
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "the expected eat_nonce must be 1 to 64 bytes, not %zu",
+                          opts->nonce_len);
     if (check_signature && (opts->num_keys == 0 || opts->keys == NULL))
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "validating an EAR needs at least one trusted Verifier key");
@@ -774,8 +710,8 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
     if (opts->nonce != NULL) {
         /* PROTOCOL.md s3: the EAR must be about evidence bound to this connection (binder). */
         char want[2 * 64 + 1], got[2 * 64 + 1];
-        to_hex(opts->nonce, opts->nonce_len, want, sizeof(want));
-        to_hex(out->nonce, out->nonce_len, got, sizeof(got));
+        util_hex(opts->nonce, opts->nonce_len, want);
+        util_hex(out->nonce, out->nonce_len, got);
         if (out->nonce_len == 0) {
             ret = stale(err, "no eat_nonce, but one was required (expected %s)", want);
             goto out;
@@ -924,7 +860,8 @@ int attex_ear_issue(const attex_ear *ear, EVP_PKEY *key, attex_buf *jwt, attex_e
                          "the EAR would be longer than %d bytes", ATTEX_EAR_MAX_JWT);
         goto out;
     }
-    if ((ret = es256_sign(key, w.data, w.len, sig, err)) != ATTEX_OK)
+    if ((ret = crypto_ecdsa_sign_raw(key, ATTEX_HASH_SHA256, w.data, w.len, sig, sizeof(sig),
+                                     err)) != ATTEX_OK)
         goto out;
     if ((s64 = ear_b64url_encode(sig, sizeof(sig))) == NULL) {
         ret = NOMEM(err);
@@ -1045,31 +982,6 @@ static int add_key(ear_verifier *v, EVP_PKEY *k, const char *what, attex_error *
     return ATTEX_OK;
 }
 
-/* Never prompt on a terminal for a passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-static int load_pub(const char *path, EVP_PKEY **out, attex_error *err)
-{
-    BIO *b = BIO_new_file(path, "r");
-    EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(b);
-    ERR_clear_error();
-    if (k == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot load the Verifier key \"%s\": it must be a readable PEM public "
-                          "key (-----BEGIN PUBLIC KEY-----)",
-                          path);
-    *out = k;
-    return ATTEX_OK;
-}
-
 attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, attex_error *err)
 {
     if (cfg == NULL || (cfg->num_keys > 0 && cfg->keys == NULL) ||
@@ -1115,7 +1027,8 @@ attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, att
     }
     for (size_t i = 0; ret == ATTEX_OK && i < cfg->num_key_paths; i++) {
         EVP_PKEY *k = NULL;
-        if ((ret = load_pub(cfg->key_paths[i], &k, err)) == ATTEX_OK &&
+        if ((ret = util_load_public_key(cfg->key_paths[i], "Verifier key file", &k, err)) ==
+                ATTEX_OK &&
             (ret = add_key(v, k, cfg->key_paths[i], err)) != ATTEX_OK)
             EVP_PKEY_free(k);
     }

@@ -15,10 +15,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <attex/remote.h>
 #include <attex/sample.h>
@@ -26,6 +23,7 @@
 #include "crypto.h"
 #include "ear_internal.h"
 #include "internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -173,13 +171,14 @@ static int http_call(const attex_http_opts *h, const char *path, const char *pos
     rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         const char *detail = ebuf[0] ? ebuf : curl_easy_strerror(rc);
+        /* Unreachable or slow: retryable, and never an acceptance. */
         if (rc == CURLE_OPERATION_TIMEDOUT)
-            ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                              "the Verifier at %.200s did not answer in time (connect timeout "
                              "%u ms, total %u ms): %s",
                              url, cto, to, detail);
         else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-            ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                              "cannot connect to the Verifier at %.200s: %s (is it running, and "
                              "is the URL right?)",
                              url, detail);
@@ -188,7 +187,7 @@ static int http_call(const attex_http_opts *h, const char *path, const char *pos
                              "the Verifier at %.200s answered more than %d bytes", url,
                              ATTEX_REMOTE_MAX_RESPONSE);
         else
-            ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                              "the request to the Verifier at %.200s failed: %s", url, detail);
         goto out;
     }
@@ -355,16 +354,6 @@ static int is_p256(EVP_PKEY *k)
     return k != NULL && crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256);
 }
 
-/* Never prompt on a terminal for a passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 /* take_keys copies (with a reference) or loads the trusted EAR keys into keys[]. */
 static int take_keys(EVP_PKEY *const *in, size_t n_in, const char *const *paths, size_t n_paths,
                      EVP_PKEY **keys, size_t *n, attex_error *err)
@@ -378,16 +367,18 @@ static int take_keys(EVP_PKEY *const *in, size_t n_in, const char *const *paths,
         keys[(*n)++] = in[i];
     }
     for (size_t i = 0; i < n_paths; i++) {
-        BIO *b = paths[i] ? BIO_new_file(paths[i], "r") : NULL;
-        EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, no_passphrase, NULL) : NULL;
-        BIO_free(b);
-        ERR_clear_error();
+        EVP_PKEY *k = NULL;
+        int ret = paths[i] ? util_load_public_key(paths[i], "Verifier key file", &k, err)
+                           : attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                                        "Verifier key path %zu is NULL", i);
+        if (ret != ATTEX_OK)
+            return ret;
         if (!is_p256(k)) {
             EVP_PKEY_free(k);
             return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                              "cannot load the Verifier key \"%.200s\": it must be a readable "
-                              "PEM EC P-256 public key",
-                              paths[i] ? paths[i] : "(null)");
+                              "the Verifier key file \"%.200s\" holds a key that is not EC "
+                              "P-256; EARs are signed with ES256",
+                              paths[i]);
         }
         keys[(*n)++] = k;
     }
@@ -408,11 +399,13 @@ typedef struct remote_verifier {
     int curl_inited;
 } remote_verifier;
 
-static int remote_reject(attex_appraisal *out, const char *msg, attex_error *err)
+/* remote_reject ends an appraisal that failed; a Verifier that did not answer stays UNAVAILABLE. */
+static int remote_reject(attex_appraisal *out, int code, const char *msg, attex_error *err)
 {
     snprintf(out->reason, sizeof(out->reason), "%s", msg);
     out->verdict = ATTEX_VERDICT_CONTRAINDICATED;
-    return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE, "%s", msg);
+    return attex_fail(err, code == ATTEX_ERR_UNAVAILABLE ? code : ATTEX_ERR_ATTESTATION,
+                      ATTEX_ALERT_NONE, "%s", msg);
 }
 
 static int remote_appraise(void *ctx, const attex_cmw *record, const attex_binding *expected,
@@ -436,7 +429,7 @@ static int remote_appraise(void *ctx, const attex_cmw *record, const attex_bindi
     attex_buf_free(&cbor);
     if (ret != ATTEX_OK) {
         snprintf(msg, sizeof(msg), "%s", e->message);
-        return remote_reject(out, msg, err);
+        return remote_reject(out, ret, msg, err);
     }
     attex_ear_validate_opts o;
     memset(&o, 0, sizeof(o));
@@ -457,7 +450,7 @@ static int remote_appraise(void *ctx, const attex_cmw *record, const attex_bindi
     if (ret != ATTEX_OK) {
         snprintf(msg, sizeof(msg), "the Verifier's answer was refused: %.470s", e->message);
         free(ear);
-        return remote_reject(out, msg, err);
+        return remote_reject(out, ret, msg, err);
     }
     /* The verdict is the worst submodule's status (draft-ietf-rats-ear s3.2). */
     out->verdict = attex_ear_worst(ear);

@@ -546,12 +546,12 @@ static void test_passport(const attex_attester *sample)
         r = NULL;
         set_mode(RM_OK);
         /* Down and slow. */
-        CHECK(exchange(&p, cs, ss, &pol, pa_down, &r) != ATTEX_OK);
+        CHECK_RC(exchange(&p, cs, ss, &pol, pa_down, &r), ATTEX_ERR_UNAVAILABLE, &err);
         CHECK(strstr(err.message, "cannot connect to the Verifier") != NULL);
         attex_attest_result_free(r);
         r = NULL;
         set_mode(RM_SLOW);
-        CHECK(exchange(&p, cs, ss, &pol, pa_slow, &r) != ATTEX_OK);
+        CHECK_RC(exchange(&p, cs, ss, &pol, pa_slow, &r), ATTEX_ERR_UNAVAILABLE, &err);
         CHECK(strstr(err.message, "did not answer in time") != NULL);
         attex_attest_result_free(r);
         r = NULL;
@@ -592,6 +592,24 @@ static void test_appraise_direct(void)
     h.url = "file:///etc/passwd";
     CHECK_RC(attex_remote_appraise(&h, junk, 3, &b, &jwt, &err), ATTEX_ERR_INVALID_ARGUMENT,
              &err);
+    /* A Verifier that is down is UNAVAILABLE (retryable), not a verdict. */
+    h.url = down_url;
+    attex_buf enc = ATTEX_BUF_INIT;
+    attex_cmw *rec = attex_cmw_record_new(ATTEX_SAMPLE_MEDIA_TYPE, (const uint8_t *)"x", 1,
+                                          ATTEX_CMW_IND_EVIDENCE, &err);
+    CHECK(rec != NULL && attex_cmw_encode(rec, ATTEX_CMW_CBOR, &enc, &err) == ATTEX_OK);
+    CHECK_RC(attex_remote_appraise(&h, enc.data, enc.len, &b, &jwt, &err), ATTEX_ERR_UNAVAILABLE,
+             &err);
+    CHECK(jwt.data == NULL);
+    /* A 404 (wrong base path) is an error that names the status. */
+    char wrong[96];
+    snprintf(wrong, sizeof(wrong), "%s/elsewhere", url);
+    h.url = wrong;
+    CHECK_RC(attex_remote_appraise(&h, enc.data, enc.len, &b, &jwt, &err), ATTEX_ERR_ATTESTATION,
+             &err);
+    CHECK(strstr(err.message, "HTTP 404") != NULL);
+    attex_cmw_free(rec);
+    attex_buf_free(&enc);
     EVP_PKEY *k = NULL;
     h.url = url;
     CHECK_RC(attex_remote_fetch_key(&h, &k, &err), ATTEX_OK, &err);
