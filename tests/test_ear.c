@@ -626,6 +626,53 @@ static void test_crafted(void)
                base, bad_nonces[i]);
         PAYLOAD(q, ATTEX_ERR_DECODE, "eat_nonce");
     }
+    /* Lengths at and past the fields' bounds: names 63, policy ids and developer 127 bytes. */
+    char longs[200];
+    memset(longs, 'n', sizeof(longs));
+    longs[63] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"%s\":{\"ear_status\":"
+           "\"affirming\"}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_OK, NULL);
+    longs[63] = 'n';
+    longs[64] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"%s\":{\"ear_status\":"
+           "\"affirming\"}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "names must be");
+    longs[64] = 'n';
+    longs[127] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\",\"ear_appraisal_policy_ids\":[\"p\",\"%s\"]}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_OK, NULL);
+    longs[127] = 'n';
+    longs[128] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\",\"ear_appraisal_policy_ids\":[\"p\",\"%s\"]}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "at most 127");
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",\"iat\":1800000000,\"ear_verifier_id\":{"
+           "\"developer\":\"%s\",\"build\":\"b\"},\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\"}}",
+           longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "at most 127");
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",\"iat\":1800000000,\"ear_verifier_id\":{"
+           "\"developer\":\"d\\u0000x\",\"build\":\"b\"},\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\"}}%s",
+           "");
+    PAYLOAD(q, ATTEX_ERR_DECODE, "not JSON");
+    /* A header beyond 1024 bytes. */
+    {
+        char big_hdr[1200];
+        snprintf(big_hdr, sizeof(big_hdr), "{\"alg\":\"ES256\",\"kid\":\"%0*d\"}", 1050, 0);
+        char *pp = draft_claims("affirming", NOW, NOW + 60, NULL);
+        char *j = make_jwt(big_hdr, pp, vkey);
+        CHECK_RC(validate_s(j, NULL, 0, NULL), ATTEX_ERR_DECODE, &err);
+        CHECK(strstr(err.message, "header") != NULL);
+        free(j);
+        free(pp);
+    }
     /* 17 submodules. */
     char subs[2048] = "";
     for (int i = 0; i < 17; i++) {

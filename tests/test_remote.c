@@ -50,7 +50,10 @@ typedef enum {
     RM_SLOW,
     RM_PROBLEM,
     RM_GARBAGE,
-    RM_TEXT_TYPE
+    RM_TEXT_TYPE,
+    RM_BIG,
+    RM_REDIRECT,
+    RM_VERAISON
 } rmode;
 
 static struct {
@@ -115,6 +118,21 @@ static void appraise(int c, const char *req_body, size_t len)
         respond(c, 200, "text/html", "<html></html>");
         return;
     }
+    if (m == RM_BIG) {
+        size_t n = ATTEX_REMOTE_MAX_RESPONSE + 1000;
+        char *big = malloc(n + 1);
+        memset(big, ' ', n);
+        big[n] = 0;
+        respond(c, 200, "application/json", big);
+        free(big);
+        return;
+    }
+    if (m == RM_REDIRECT) {
+        static const char r[] = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/"
+                                "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        send(c, r, sizeof(r) - 1, MSG_NOSIGNAL);
+        return;
+    }
     json_t *o = json_loadb(req_body, len, 0, NULL);
     attex_binding b;
     memset(&b, 0, sizeof(b));
@@ -159,6 +177,8 @@ static void appraise(int c, const char *req_body, size_t len)
     ear.submods[0].status = rc == ATTEX_OK ? a.verdict : ATTEX_VERDICT_CONTRAINDICATED;
     if (m == RM_CONTRA)
         ear.submods[0].status = ATTEX_VERDICT_CONTRAINDICATED;
+    if (m == RM_VERAISON)
+        snprintf(ear.profile, sizeof(ear.profile), ATTEX_EAR_PROFILE_VERAISON);
     attex_buf jwt = ATTEX_BUF_INIT;
     if (attex_ear_issue(&ear, m == RM_WRONG_KEY ? rogue_key : ear_key, &jwt, &e) != ATTEX_OK) {
         respond(c, 500, "application/problem+json", "{\"title\":\"issue failed\"}");
@@ -367,7 +387,9 @@ static void test_background_check(const attex_attester *sample)
                    {RM_CONTRA, "contraindicated"},
                    {RM_PROBLEM, "HTTP 422: \"Unprocessable\" \"no scheme for this evidence\""},
                    {RM_GARBAGE, "without an \"ear\""},
-                   {RM_TEXT_TYPE, "Content-Type"}};
+                   {RM_TEXT_TYPE, "Content-Type"},
+                   {RM_BIG, "more than 262144 bytes"},
+                   {RM_REDIRECT, "HTTP 307"}};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             set_mode(bad[i].m);
             CHECK_RC(exchange(&p, cs, ss, &pol, sample, &r), ATTEX_ERR_ATTESTATION, &err);
@@ -474,6 +496,13 @@ static void test_passport(const attex_attester *sample)
     pol.require = 1;
     pol.accepted_ind = ATTEX_CMW_IND_ATTESTATION_RESULTS;
 
+    vc.media_type = ATTEX_EAR_MEDIA_TYPE_VERAISON;
+    attex_verifier *ev_veraison = attex_ear_verifier_new(&vc, &err);
+    const attex_verifier *both[2] = {ev, ev_veraison};
+    attex_attest_policy pol_both = pol;
+    pol_both.verifiers = both;
+    pol_both.num_verifiers = 2;
+
     attex_passport_attester_config pc;
     memset(&pc, 0, sizeof(pc));
     pc.http.url = url;
@@ -516,6 +545,20 @@ static void test_passport(const attex_attester *sample)
         CHECK_RC(exchange(&p, cs, ss, &pol, pa_checked, &r), ATTEX_OK, &err);
         attex_attest_result_free(r);
         r = NULL;
+        /* An EAR of the Veraison profile is presented under its own media type. */
+        set_mode(RM_VERAISON);
+        CHECK_RC(exchange(&p, cs, ss, &pol_both, pa, &r), ATTEX_OK, &err);
+        if (r != NULL) {
+            const attex_cmw *c = attex_attest_result_cmw(r);
+            CHECK(c && strcmp(attex_cmw_media_type(c), ATTEX_EAR_MEDIA_TYPE_VERAISON) == 0);
+        }
+        attex_attest_result_free(r);
+        r = NULL;
+        /* ... which a relying party with only the current-profile type refuses. */
+        CHECK_RC(exchange(&p, cs, ss, &pol, pa, &r), ATTEX_ERR_ATTESTATION, &err);
+        attex_attest_result_free(r);
+        r = NULL;
+        set_mode(RM_OK);
         /* Signed by an unknown key: presented (no keys) and refused by the relying party ... */
         set_mode(RM_WRONG_KEY);
         CHECK_RC(exchange(&p, cs, ss, &pol, pa, &r), ATTEX_ERR_ATTESTATION, &err);
@@ -571,6 +614,7 @@ out:
     attex_passport_attester_free(pa_down);
     attex_passport_attester_free(pa_slow);
     attex_ear_verifier_free(ev);
+    attex_ear_verifier_free(ev_veraison);
     memset(&pc, 0, sizeof(pc));
     pc.http.url = url;
     CHECK(attex_passport_attester_new(&pc, &err) == NULL); /* no inner attester */
