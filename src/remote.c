@@ -122,14 +122,18 @@ static int http_call(const attex_http_opts *h, const char *path, const char *pos
     struct curl_slist *hdrs = NULL;
     if (c == NULL)
         return NOMEM(err);
-    hdrs = curl_slist_append(hdrs, "Accept: application/json, application/problem+json");
-    if (post != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        /* A small body: no "Expect: 100-continue" round trip. */
-        hdrs = curl_slist_append(hdrs, "Expect:");
+    /* A small body: no "Expect: 100-continue" round trip. */
+    static const char *const lines[] = {"Accept: application/json, application/problem+json",
+                                        "Content-Type: application/json", "Expect:"};
+    CURLcode rc = CURLE_OK;
+    for (size_t i = 0; i < (post != NULL ? 3 : 1) && rc == CURLE_OK; i++) {
+        struct curl_slist *more = curl_slist_append(hdrs, lines[i]);
+        if (more == NULL)
+            rc = CURLE_OUT_OF_MEMORY;
+        else
+            hdrs = more;
     }
     int ret = ATTEX_OK;
-    CURLcode rc = hdrs == NULL ? CURLE_OUT_OF_MEMORY : CURLE_OK;
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(c, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
