@@ -1338,6 +1338,10 @@ static int verify_report_signature(EVP_PKEY *key, const snp_report *r)
     if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha384(), NULL, key) == 1)
         ok = EVP_DigestVerify(ctx, der, (size_t)der_len, r->signed_part, SNP_SIGNED_LEN) == 1;
     EVP_MD_CTX_free(ctx);
+#ifdef ATTEX_FUZZING_UNSAFE_SKIP_CRYPTO
+    /* Fuzz builds only (docs/security.md): let mutated reports reach the checks after it. */
+    ok = 1;
+#endif
     OPENSSL_free(der);
     BN_free(br);
     BN_free(bs);

@@ -608,6 +608,26 @@ static void test_sample_policy(const sample *s)
         expect_verdict(v, &s->report, NULL, rd, ATTEX_VERDICT_CONTRAINDICATED, cases[i].named);
         attex_snp_verifier_free(v);
     }
+    /* The same kind of policy from a file (tests/vectors/snp/policy_sample.json). */
+    {
+        attex_snp_verifier_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        char *pp = vec_path("policy_sample.json");
+        cfg.vcek_path = s->vcek_path;
+        cfg.ask_path = s->milan_path;
+        cfg.policy_path = pp;
+        cfg.validation_time = SAMPLE_TIME;
+        attex_error err;
+        v = attex_snp_verifier_new(&cfg, &err);
+        CHECK(v != NULL);
+        if (v != NULL)
+            expect_verdict(v, &s->report, NULL, rd, ATTEX_VERDICT_AFFIRMING, "policy holds");
+        attex_snp_verifier_free(v);
+        cfg.policy_path = "no-such-policy.json";
+        CHECK(attex_snp_verifier_new(&cfg, &err) == NULL);
+        CHECK(has(err.message, "cannot open the policy file no-such-policy.json"));
+        free(pp);
+    }
     /* Several failures: the first is named, the rest counted. */
     v = sample_verifier(s, "{\"vmpl\": 2, \"allow_smt\": false}", s->milan_path, SAMPLE_TIME);
     expect_verdict(v, &s->report, NULL, rd, ATTEX_VERDICT_CONTRAINDICATED,
@@ -1148,6 +1168,20 @@ static void test_synthetic_milan(void)
             EVP_PKEY_free(ki);
         }
     }
+    attex_snp_verifier_free(v);
+
+    /* An ASK signed with PKCS#1 v1.5 by the ARK: AMD signs with PSS only. */
+    X509 *ask15 = make_cert("SEV-Milan", c.ask_key, c.ark, c.ark_key, 0, NULL);
+    X509 *saved = c.ask;
+    c.ask = ask15;
+    attex_buf t15 = leaf_table(&c, vcek, 0);
+    c.ask = saved;
+    v = chain_verifier(&c, NULL);
+    rep = make_report(&o, c.vcek_key);
+    expect_error(v, &rep, &t15, rd, "the ASK certificate (CN=SEV-Milan) is signed with");
+    attex_buf_free(&rep);
+    attex_buf_free(&t15);
+    X509_free(ask15);
     attex_snp_verifier_free(v);
 
     attex_buf_free(&t);
