@@ -313,7 +313,8 @@ int main(int argc, char **argv)
     double ratio = (rows[1].secs / (double)rows[1].iters) / base;
     printf("\nGoal: cached full verification within %.1fx of one ECDSA P-384 verify: %s "
            "(%.2fx)\n",
-           GOAL_RATIO, smoke ? "not measured in a smoke run" : ratio <= GOAL_RATIO ? "met" : "NOT met",
+           GOAL_RATIO,
+           smoke ? "not measured in a smoke run" : ratio <= GOAL_RATIO ? "met" : "NOT met",
            ratio);
     unload(&c);
     return 0;

@@ -23,8 +23,6 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -39,6 +37,7 @@
 #include "internal.h"
 #include "snp_internal.h"
 #include "snp_roots.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -53,41 +52,6 @@
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* unhex decodes exactly n bytes from s (2n hex digits); 1 ok, 0 bad. */
-static int unhex(const char *s, size_t s_len, uint8_t *out, size_t n)
-{
-    if (s_len != 2 * n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 1;
-}
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -273,7 +237,10 @@ void snp_tcb_split(uint64_t tcb, int turin, snp_tcb_parts *out)
     uint8_t b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(tcb >> (8 * i));
-    /* ABI 56860 TCB_VERSION: Milan/Genoa [0] BL, [1] TEE, [6] SNP, [7] UCODE; Turin adds FMC at [0]. */
+    /*
+     * ABI 56860 TCB_VERSION: Milan/Genoa [0] BL, [1] TEE, [6] SNP, [7] UCODE;
+     * Turin [0] FMC, [1] BL, [2] TEE, [3] SNP, [7] UCODE.
+     */
     if (turin) {
         out->fmc = b[0];
         out->bootloader = b[1];
@@ -316,7 +283,7 @@ const char *snp_cert_kind_name(int kind)
 static void guid_text(const uint8_t g[16], char out[37])
 {
     char h[33];
-    hex(g, 16, h);
+    util_hex(g, 16, h);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 }
 
@@ -738,7 +705,8 @@ static int parse_hex_set(json_t *v, hex_set *hs, const char *origin, attex_error
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_is_array(v) ? json_array_get(v, i) : v;
         if (!json_is_string(s) ||
-            !unhex(json_string_value(s), json_string_length(s), hs->vals + i * hs->len, hs->len))
+            !util_unhex(json_string_value(s), json_string_length(s), hs->vals + i * hs->len,
+                        hs->len))
             return policy_bad(err, origin, "\"%s\" values must be %zu hex digits (%zu bytes)",
                               hs->name, 2 * hs->len, hs->len);
     }
@@ -978,36 +946,15 @@ static int add_anchors_pem(attex_snp_verifier *v, const char *pem, size_t len,
     return ret;
 }
 
-static int read_file(const char *path, const char *what, size_t max, attex_buf *out,
-                     attex_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot open the %s %s", what, path);
-    uint8_t *buf = malloc(max + 1);
-    size_t n = buf != NULL ? fread(buf, 1, max + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (buf == NULL)
-        return NOMEM(err);
-    if (bad || n == 0 || n > max) {
-        free(buf);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "the %s %s is %s", what, path,
-                          bad ? "unreadable" : n == 0 ? "empty" : "too large");
-    }
-    out->data = buf;
-    out->len = n;
-    return ATTEX_OK;
-}
-
-/* load_cert_file reads `path` (PEM or DER); the first certificate's DER goes to *der, a second's to *der2. */
+/*
+ * load_cert_file reads `path` (PEM or DER): the first certificate's DER goes
+ * to *der, a second one's (when der2 is not NULL) to *der2.
+ */
 static int load_cert_file(const char *path, const char *what, uint8_t **der, size_t *der_len,
                           uint8_t **der2, size_t *der2_len, attex_error *err)
 {
     attex_buf file = ATTEX_BUF_INIT;
-    int ret = read_file(path, what, SNP_MAX_CERT_LEN, &file, err);
+    int ret = util_read_file(path, what, SNP_MAX_CERT_LEN, &file, err);
     if (ret != ATTEX_OK)
         return ret;
     X509 *x[2] = {NULL, NULL};
@@ -1026,7 +973,7 @@ static int load_cert_file(const char *path, const char *what, uint8_t **der, siz
         X509_free(x[0]);
         X509_free(x[1]);
         return attex_fail(err, ATTEX_ERR_BAD_CERTIFICATE, ATTEX_ALERT_NONE,
-                          "the %s %s must hold %s certificate (PEM or DER)", what, path,
+                          "%s \"%s\" must hold %s certificate (PEM or DER)", what, path,
                           der2 == NULL ? "exactly one" : "one or two");
     }
     for (int i = 0; i < 2 && ret == ATTEX_OK; i++) {
@@ -1084,8 +1031,8 @@ attex_snp_verifier *attex_snp_verifier_new(const attex_snp_verifier_config *cfg,
         if (cfg->ark_paths == NULL || cfg->ark_paths[i] == NULL)
             ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                              "ark_paths[%zu] is NULL", i);
-        else if ((ret = read_file(cfg->ark_paths[i], "ARK file", SNP_MAX_CERT_LEN * 4, &file,
-                                  err)) == ATTEX_OK)
+        else if ((ret = util_read_file(cfg->ark_paths[i], "the SEV-SNP ARK file",
+                                       SNP_MAX_CERT_LEN * 4, &file, err)) == ATTEX_OK)
             ret = add_anchors_pem(v, (const char *)file.data, file.len, cfg->ark_paths[i], err);
         attex_buf_free(&file);
     }
@@ -1096,10 +1043,10 @@ attex_snp_verifier *attex_snp_verifier_new(const attex_snp_verifier_config *cfg,
                          "the SEV-SNP verifier trusts no ARK: no_builtin_arks is set and "
                          "neither ark_paths nor ark_pem is given");
     if (ret == ATTEX_OK && cfg->vcek_path != NULL)
-        ret = load_cert_file(cfg->vcek_path, "VCEK file", &v->cfg_vcek, &v->cfg_vcek_len, NULL,
-                             NULL, err);
+        ret = load_cert_file(cfg->vcek_path, "the SEV-SNP VCEK file", &v->cfg_vcek,
+                             &v->cfg_vcek_len, NULL, NULL, err);
     if (ret == ATTEX_OK && cfg->ask_path != NULL)
-        ret = load_cert_file(cfg->ask_path, "ASK file", &v->cfg_ask, &v->cfg_ask_len,
+        ret = load_cert_file(cfg->ask_path, "the SEV-SNP ASK file", &v->cfg_ask, &v->cfg_ask_len,
                              &v->cfg_ark, &v->cfg_ark_len, err);
     if (ret == ATTEX_OK && (cfg->vcek_path != NULL) != (cfg->ask_path != NULL))
         ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
@@ -1109,8 +1056,8 @@ attex_snp_verifier *attex_snp_verifier_new(const attex_snp_verifier_config *cfg,
         if (cfg->policy_json != NULL)
             ret = policy_parse(cfg->policy_json, strlen(cfg->policy_json), "policy_json",
                                &v->policy, err);
-        else if ((ret = read_file(cfg->policy_path, "policy file", SNP_MAX_POLICY_LEN, &text,
-                                  err)) == ATTEX_OK)
+        else if ((ret = util_read_file(cfg->policy_path, "the SEV-SNP policy file",
+                                       SNP_MAX_POLICY_LEN, &text, err)) == ATTEX_OK)
             ret = policy_parse((const char *)text.data, text.len, cfg->policy_path, &v->policy,
                                err);
         attex_buf_free(&text);
@@ -1166,7 +1113,7 @@ static int verify_ask(attex_snp_verifier *v, const cert_der *ask_der, const cert
     uint8_t h[32];
     if (!sha256(ask_der->der, ask_der->len, h))
         return attex_fail_crypto(err, "hashing the ASK");
-    /* An ARK that comes with the evidence must be one of ours (KDS 57230: the ARK is the root of trust). */
+    /* An ARK that comes with the evidence must be one of ours (KDS 57230: the ARK is the root). */
     const snp_anchor *sent_ark = NULL;
     if (ark_der != NULL) {
         uint8_t ah[32];
@@ -1181,7 +1128,7 @@ static int verify_ask(attex_snp_verifier *v, const cert_der *ask_der, const cert
             if (x != NULL)
                 name_text(X509_get_subject_name(x), subj, sizeof(subj));
             X509_free(x);
-            hex(ah, 32, hx);
+            util_hex(ah, 32, hx);
             return attex_fail(err, ATTEX_ERR_BAD_CERTIFICATE, ATTEX_ALERT_NONE,
                               "the ARK that came with the report (%s, SHA-256 %s) is not one "
                               "of the %zu pinned ARKs",
@@ -1325,28 +1272,15 @@ static int verify_vcek(attex_snp_verifier *v, const cert_der *vcek_der, const ch
 /* ABI 56860: ECDSA P-384 with SHA-384 over bytes 0x000..0x29F; r, s converted to big-endian. */
 static int verify_report_signature(EVP_PKEY *key, const snp_report *r)
 {
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *br = BN_bin2bn(r->sig_r, SNP_SIG_COMPONENT_LEN, NULL);
-    BIGNUM *bs = BN_bin2bn(r->sig_s, SNP_SIG_COMPONENT_LEN, NULL);
-    unsigned char *der = NULL;
-    int der_len = -1, ok = 0;
-    if (sig != NULL && br != NULL && bs != NULL && ECDSA_SIG_set0(sig, br, bs) == 1) {
-        br = bs = NULL; /* owned by sig now */
-        der_len = i2d_ECDSA_SIG(sig, &der);
-    }
-    EVP_MD_CTX *ctx = der_len > 0 ? EVP_MD_CTX_new() : NULL;
-    if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, EVP_sha384(), NULL, key) == 1)
-        ok = EVP_DigestVerify(ctx, der, (size_t)der_len, r->signed_part, SNP_SIGNED_LEN) == 1;
-    EVP_MD_CTX_free(ctx);
+    uint8_t sig[2 * SNP_SIG_COMPONENT_LEN];
+    memcpy(sig, r->sig_r, SNP_SIG_COMPONENT_LEN);
+    memcpy(sig + SNP_SIG_COMPONENT_LEN, r->sig_s, SNP_SIG_COMPONENT_LEN);
+    int ok = crypto_ecdsa_verify_raw(key, ATTEX_HASH_SHA384, r->signed_part, SNP_SIGNED_LEN,
+                                     sig, sizeof(sig));
 #ifdef ATTEX_FUZZING_UNSAFE_SKIP_CRYPTO
     /* Fuzz builds only (docs/security.md): let mutated reports reach the checks after it. */
     ok = 1;
 #endif
-    OPENSSL_free(der);
-    BN_free(br);
-    BN_free(bs);
-    ECDSA_SIG_free(sig);
-    ERR_clear_error();
     return ok;
 }
 
@@ -1361,7 +1295,7 @@ static int jset(json_t *o, const char *k, json_t *v)
 static json_t *jhex(const uint8_t *p, size_t n)
 {
     char h[2 * 64 + 1];
-    hex(p, n, h);
+    util_hex(p, n, h);
     return json_string(h);
 }
 
@@ -1581,8 +1515,8 @@ static void check_hex_set(findings *f, const hex_set *hs, const uint8_t *got)
         if (crypto_equal(hs->vals + i * hs->len, got, hs->len))
             return;
     char g[129], w[129];
-    hex(got, hs->len, g);
-    hex(hs->vals, hs->len, w);
+    util_hex(got, hs->len, g);
+    util_hex(hs->vals, hs->len, w);
     finding(f, "%s: expected %s%s, got %s", hs->name, w,
             hs->n > 1 ? " (or one of the other listed values)" : "", g);
 }
@@ -1682,8 +1616,8 @@ static int check_tcb(const chain_view *cv, const snp_report *r, int turin, const
                crypto_equal(cv->info.hwid, r->chip_id, n);
     if (!same) {
         char w[129], g[129];
-        hex(cv->info.hwid, n, w);
-        hex(r->chip_id, sizeof(r->chip_id), g);
+        util_hex(cv->info.hwid, n, w);
+        util_hex(r->chip_id, sizeof(r->chip_id), g);
         return reject(out, err, ATTEX_ERR_ATTESTATION,
                       "the VCEK's hwID %s is not the report's CHIP_ID %s: the VCEK belongs to "
                       "another chip",
@@ -1696,7 +1630,7 @@ static char *claims_json(const snp_report *r, int turin, const chain_view *cv)
 {
     json_t *o = report_json(r, turin);
     char vh[65];
-    hex(cv->vcek_hash, 32, vh);
+    util_hex(cv->vcek_hash, 32, vh);
     if (o == NULL || !jset(o, "product", json_string(cv->anchor->product)) ||
         !jset(o, "signing_key_cert_sha256", json_string(vh)) ||
         (cv->info.product_name[0] &&
@@ -1822,8 +1756,8 @@ int attex_snp_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     if (report_data != NULL &&
         !crypto_equal(report_data, r.report_data, ATTEX_SNP_REPORT_DATA_SIZE)) {
         char w[129], g[129];
-        hex(report_data, ATTEX_SNP_REPORT_DATA_SIZE, w);
-        hex(r.report_data, ATTEX_SNP_REPORT_DATA_SIZE, g);
+        util_hex(report_data, ATTEX_SNP_REPORT_DATA_SIZE, w);
+        util_hex(r.report_data, ATTEX_SNP_REPORT_DATA_SIZE, g);
         ret = reject(out, err, ATTEX_ERR_ATTESTATION,
                      "binding: REPORT_DATA is %s, expected %s: the report was made for another "
                      "connection or request",

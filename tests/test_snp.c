@@ -625,7 +625,7 @@ static void test_sample_policy(const sample *s)
         attex_snp_verifier_free(v);
         cfg.policy_path = "no-such-policy.json";
         CHECK(attex_snp_verifier_new(&cfg, &err) == NULL);
-        CHECK(has(err.message, "cannot open the policy file no-such-policy.json"));
+        CHECK(has(err.message, "cannot open the SEV-SNP policy file \"no-such-policy.json\""));
         free(pp);
     }
     /* Several failures: the first is named, the rest counted. */
@@ -1258,7 +1258,7 @@ static void test_api_misuse(void)
     cfg.vcek_path = "no-such-file.der";
     cfg.ask_path = "no-such-file.pem";
     CHECK(attex_snp_verifier_new(&cfg, &err) == NULL);
-    CHECK(has(err.message, "cannot open the VCEK file no-such-file.der"));
+    CHECK(has(err.message, "cannot open the SEV-SNP VCEK file \"no-such-file.der\""));
     /* The type matches the shared TEE appraisal signature (attest.h). */
     attex_tee_appraise_fn fn = attex_snp_appraise;
     CHECK(fn != NULL);
