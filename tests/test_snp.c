@@ -10,6 +10,7 @@
  *    VLEK, Turin layout, reserved fields...) need reports whose signed fields
  *    can be chosen.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1244,6 +1245,93 @@ static void test_synthetic_turin(void)
     chain_free(&c);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Cache eviction and threads                                             */
+
+#define CHIPS 70 /* more than the verifier's VCEK cache holds */
+
+typedef struct chip {
+    EVP_PKEY *key;
+    attex_buf table, report;
+} chip;
+
+typedef struct thread_arg {
+    attex_snp_verifier *v;
+    chip *chips;
+    size_t first;
+    int failures;
+} thread_arg;
+
+static void *appraise_many(void *p)
+{
+    thread_arg *a = p;
+    for (size_t i = 0; i < 40; i++) {
+        chip *c = &a->chips[(a->first + 7 * i) % CHIPS];
+        attex_appraisal ap;
+        attex_error err;
+        int rc = attex_snp_appraise(a->v, c->report.data, c->report.len, c->table.data,
+                                    c->table.len, NULL, &ap, &err);
+        if (rc != ATTEX_OK || ap.verdict != ATTEX_VERDICT_AFFIRMING)
+            a->failures++;
+        attex_appraisal_clear(&ap);
+        /* A chip's report with another chip's table never passes, cached or not. */
+        chip *o = &a->chips[(a->first + 7 * i + 1) % CHIPS];
+        rc = attex_snp_appraise(a->v, c->report.data, c->report.len, o->table.data,
+                                o->table.len, NULL, &ap, &err);
+        if (rc != ATTEX_ERR_ATTESTATION)
+            a->failures++;
+        attex_appraisal_clear(&ap);
+    }
+    return NULL;
+}
+
+static void test_cache_and_threads(void)
+{
+    chain c;
+    chain_make(&c, "Genoa");
+    chip *chips = calloc(CHIPS, sizeof(*chips));
+    for (size_t i = 0; i < CHIPS; i++) {
+        report_opts o;
+        report_opts_default(&o);
+        memset(o.chip_id, (int)i, sizeof(o.chip_id));
+        o.chip_id[0] = 0xEE;
+        vcek_ext ext = {3, 0, 8, 0x73, -1, o.chip_id, 64};
+        chips[i].key = tu_key("p384");
+        X509 *x = make_cert("SEV-VCEK", chips[i].key, c.ask, c.ask_key, 1, &ext);
+        chips[i].table = leaf_table(&c, x, 0);
+        chips[i].report = make_report(&o, chips[i].key);
+        X509_free(x);
+    }
+    attex_snp_verifier *v = chain_verifier(&c, "{\"products\": [\"Genoa\"]}");
+    /* Fill the cache past its size, then come back to the first (evicted) chips. */
+    for (size_t round = 0; round < 2; round++)
+        for (size_t i = 0; i < CHIPS; i++)
+            expect_verdict(v, &chips[i].report, &chips[i].table, NULL, ATTEX_VERDICT_AFFIRMING,
+                           "ARK-Genoa");
+    /* Four threads on one verifier, hitting and evicting entries of each other. */
+    pthread_t th[4];
+    thread_arg args[4];
+    for (size_t i = 0; i < 4; i++) {
+        args[i].v = v;
+        args[i].chips = chips;
+        args[i].first = 17 * i;
+        args[i].failures = 0;
+        CHECK(pthread_create(&th[i], NULL, appraise_many, &args[i]) == 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].failures == 0);
+    }
+    attex_snp_verifier_free(v);
+    for (size_t i = 0; i < CHIPS; i++) {
+        EVP_PKEY_free(chips[i].key);
+        attex_buf_free(&chips[i].table);
+        attex_buf_free(&chips[i].report);
+    }
+    free(chips);
+    chain_free(&c);
+}
+
 static void test_api_misuse(void)
 {
     attex_error err;
@@ -1286,6 +1374,7 @@ int main(void)
     }
     test_synthetic_milan();
     test_synthetic_turin();
+    test_cache_and_threads();
     test_api_misuse();
     attex_buf_free(&s.report);
     attex_buf_free(&s.vcek);
