@@ -92,7 +92,8 @@ typedef struct attex_snp_verifier attex_snp_verifier;
 
 /**
  * attex_snp_verifier_new loads the trusted ARKs, the configured certificates
- * and the policy. Returns NULL (with `err` saying which input is wrong) on
+ * and the policy (`cfg` NULL: the built-in ARKs, the default policy, no
+ * configured certificates, validation at the current time). Returns NULL (with `err` saying which input is wrong) on
  * failure. Free with attex_snp_verifier_free.
  */
 attex_snp_verifier *attex_snp_verifier_new(const attex_snp_verifier_config *cfg,
@@ -117,8 +118,9 @@ void attex_snp_verifier_free(attex_snp_verifier *v);
  * Returns ATTEX_OK when it could appraise: verdict affirming when the policy
  * holds, contraindicated otherwise, with `out->reason` naming the first
  * failed check (field, expected and got, hex). `out->claims_json` (on
- * ATTEX_OK) is the attex_snp_describe object plus "product" and
- * "signing_key_subject". Release `out` with attex_appraisal_clear.
+ * ATTEX_OK) is the attex_snp_describe object plus "product" (of the ARK),
+ * "signing_key_cert_sha256" and "signing_key_product_name" (the VCEK's
+ * productName, when present). Release `out` with attex_appraisal_clear.
  */
 int attex_snp_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblob_len,
                        const uint8_t *auxblob, size_t auxblob_len, const uint8_t *report_data,
