@@ -450,6 +450,15 @@ typedef struct chain_entry {
     int64_t not_before, not_after; /* intersection of the leaf's and its CA's windows */
     const tdx_crl_entry *pck_crl;  /* NULL when missing (tolerated) */
     uint64_t last_use;
+    /*
+     * A QE signs its QE report once per attestation key, so quotes from one
+     * platform repeat it byte for byte: the last QE report (and signature)
+     * verified with this PCK key, and the last attestation key imported.
+     */
+    int qe_ok;
+    uint8_t qe_signed[TDX_QE_REPORT_SIZE + 64];
+    uint8_t att_raw[64];
+    EVP_PKEY *att_key;
 } chain_entry;
 
 struct attex_tdx_verifier {
@@ -745,6 +754,7 @@ static void chain_entry_clear(chain_entry *e)
 {
     free(e->pem);
     EVP_PKEY_free(e->leaf_key);
+    EVP_PKEY_free(e->att_key);
     memset(e, 0, sizeof(*e));
 }
 
@@ -865,6 +875,8 @@ static int pck_for(attex_tdx_verifier *v, run *rn, const tdx_quote *q, chain_ent
             *use = *e;
             use->pem = NULL;
             EVP_PKEY_up_ref(use->leaf_key);
+            if (use->att_key != NULL)
+                EVP_PKEY_up_ref(use->att_key);
             pthread_mutex_unlock(&v->lock);
             return ATTEX_OK;
         }
@@ -896,6 +908,29 @@ static int pck_for(attex_tdx_verifier *v, run *rn, const tdx_quote *q, chain_ent
     v->cache[victim] = fresh;
     pthread_mutex_unlock(&v->lock);
     return ATTEX_OK;
+}
+
+/* remember stores a verified QE report and the imported attestation key with their chain. */
+static void remember(attex_tdx_verifier *v, const tdx_quote *q, EVP_PKEY *att)
+{
+    pthread_mutex_lock(&v->lock);
+    for (size_t i = 0; i < CHAIN_CACHE_SIZE; i++) {
+        chain_entry *e = &v->cache[i];
+        if (e->pem == NULL || e->pem_len != q->pck_chain_len ||
+            memcmp(e->pem, q->pck_chain, e->pem_len) != 0)
+            continue;
+        memcpy(e->qe_signed, q->qe_report_raw, TDX_QE_REPORT_SIZE);
+        memcpy(e->qe_signed + TDX_QE_REPORT_SIZE, q->qe_report_sig, 64);
+        e->qe_ok = 1;
+        if (e->att_key != att) {
+            EVP_PKEY_free(e->att_key);
+            EVP_PKEY_up_ref(att);
+            e->att_key = att;
+            memcpy(e->att_raw, q->att_key, 64);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&v->lock);
 }
 
 /* ---- JSON of a decoded quote ------------------------------------------ */
@@ -1154,8 +1189,13 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     json_t *claims = NULL;
     char buf[400];
 
-    /* 2. The QE report, signed by the PCK key (A.3.10). */
-    if (!tdx_ecdsa_verify_raw(pck.leaf_key, q.qe_report_raw, TDX_QE_REPORT_SIZE,
+    /*
+     * 2. The QE report, signed by the PCK key (A.3.10), unless these very
+     * bytes were verified with this very key before.
+     */
+    int qe_cached = pck.qe_ok && memcmp(pck.qe_signed, q.qe_report_raw, TDX_QE_REPORT_SIZE) == 0 &&
+                    memcmp(pck.qe_signed + TDX_QE_REPORT_SIZE, q.qe_report_sig, 64) == 0;
+    if (!qe_cached && !tdx_ecdsa_verify_raw(pck.leaf_key, q.qe_report_raw, TDX_QE_REPORT_SIZE,
                               q.qe_report_sig)) {
         char fm[13];
         tdx_hex(pck.ext.fmspc, 6, fm);
@@ -1190,7 +1230,12 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         }
     }
     /* 4. The quote signature by the attestation key over header || body. */
-    att = raw_p256_key(q.att_key);
+    if (pck.att_key != NULL && memcmp(pck.att_raw, q.att_key, 64) == 0) {
+        att = pck.att_key;
+        pck.att_key = NULL;
+    } else {
+        att = raw_p256_key(q.att_key);
+    }
     if (att == NULL) {
         tdx_hex(q.att_key, 64, buf);
         ret = reject(&rn, "attestation key: %s is not a P-256 point", buf);
@@ -1203,6 +1248,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
                      buf, q.signed_len);
         goto done;
     }
+    remember(v, &q, att);
     /* 5. Validity windows at the validation time. */
     const tdx_tcb_info *ti = NULL;
     for (size_t i = 0; i < v->col.num_tcb_infos; i++)
@@ -1342,7 +1388,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
                  rn.gaps);
     }
     json_object_set_new(claims, "verdict", json_string(attex_verdict_name(out->verdict)));
-    out->claims_json = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
+    out->claims_json = json_dumps(claims, JSON_COMPACT);
     if (out->claims_json == NULL) {
         ret = NOMEM(err);
         reject_err(&rn, ret);
@@ -1353,5 +1399,6 @@ done:
     json_decref(claims);
     EVP_PKEY_free(att);
     EVP_PKEY_free(pck.leaf_key);
+    EVP_PKEY_free(pck.att_key);
     return ret;
 }
