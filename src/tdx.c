@@ -473,6 +473,8 @@ struct attex_tdx_verifier {
     uint64_t clock;
 };
 
+static void chain_entry_clear(chain_entry *e);
+
 static void policy_clear(tdx_policy *p)
 {
     for (size_t i = 0; i < REF_COUNT; i++)
@@ -585,10 +587,8 @@ void attex_tdx_verifier_free(attex_tdx_verifier *v)
 {
     if (v == NULL)
         return;
-    for (size_t i = 0; i < CHAIN_CACHE_SIZE; i++) {
-        free(v->cache[i].pem);
-        EVP_PKEY_free(v->cache[i].leaf_key);
-    }
+    for (size_t i = 0; i < CHAIN_CACHE_SIZE; i++)
+        chain_entry_clear(&v->cache[i]);
     tdx_collateral_clear(&v->col);
     X509_free(v->root);
     OPENSSL_free(v->root_der);

@@ -405,6 +405,12 @@ static void test_flipped(void)
            chain_off = (size_t)(q.pck_chain - q4);
     attex_tdx_verifier *v = make(tu_source_path(DIR2023), "2023-07-01T01:00:00Z", 0, NULL, &err);
     CHECK(v != NULL);
+    /*
+     * The genuine quote first: its chain, QE report and attestation key are
+     * then cached, and every tampered copy below must still be caught.
+     */
+    CHECK_RC(appraise(v, q4, n4, NULL, &a, &err), ATTEX_OK, &err);
+    attex_appraisal_clear(&a);
     struct {
         size_t off;
         const char *msg;
