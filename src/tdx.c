@@ -935,78 +935,175 @@ static void remember(attex_tdx_verifier *v, const tdx_quote *q, EVP_PKEY *att)
 
 /* ---- JSON of a decoded quote ------------------------------------------ */
 
-static int jhex(json_t *o, const char *k, const uint8_t *p, size_t n)
+/*
+ * A small JSON writer on attex_writer: the claims are mostly hex strings,
+ * and building them as a jansson tree then dumping it cost a quarter of a
+ * cached appraisal. Keys are literals of this file; string values are
+ * escaped (they come from verified collateral, escaped all the same).
+ */
+typedef struct jw {
+    attex_writer w;
+    int depth;
+    int first[8];
+} jw;
+
+static void jw_raw(jw *j, const char *s) { wr_bytes(&j->w, (const uint8_t *)s, strlen(s)); }
+
+static void jw_key(jw *j, const char *k)
 {
-    char buf[2 * 128 + 1];
-    char *s = n <= 128 ? buf : malloc(2 * n + 1);
-    if (s == NULL)
-        return 0;
-    tdx_hex(p, n, s);
-    int ok = json_object_set_new(o, k, json_string(s)) == 0;
-    if (s != buf)
-        free(s);
-    return ok;
+    if (!j->first[j->depth])
+        wr_u8(&j->w, ',');
+    j->first[j->depth] = 0;
+    if (k != NULL) {
+        wr_u8(&j->w, '"');
+        jw_raw(j, k);
+        jw_raw(j, "\":");
+    }
 }
 
-static json_t *quote_json(const tdx_quote *q)
+static void jw_open(jw *j, const char *k, char bracket)
 {
-    json_t *o = json_object(), *body = json_object(), *qe = json_object();
-    if (o == NULL || body == NULL || qe == NULL) {
-        json_decref(o);
-        json_decref(body);
-        json_decref(qe);
-        return NULL;
+    if (j->depth > 0 || !j->first[0])
+        jw_key(j, k);
+    wr_u8(&j->w, (uint8_t)bracket);
+    if (j->depth + 1 < (int)ATTEX_ARRAY_LEN(j->first)) {
+        j->depth++;
+        j->first[j->depth] = 1;
+    } else {
+        j->w.failed = 1;
     }
+}
+
+static void jw_close(jw *j, char bracket)
+{
+    wr_u8(&j->w, (uint8_t)bracket);
+    if (j->depth > 0)
+        j->depth--;
+}
+
+static void jw_hex(jw *j, const char *k, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    jw_key(j, k);
+    wr_u8(&j->w, '"');
+    for (size_t i = 0; i < n; i++) {
+        wr_u8(&j->w, (uint8_t)digits[p[i] >> 4]);
+        wr_u8(&j->w, (uint8_t)digits[p[i] & 15]);
+    }
+    wr_u8(&j->w, '"');
+}
+
+static void jw_int(jw *j, const char *k, long long v)
+{
+    char buf[32];
+    jw_key(j, k);
+    snprintf(buf, sizeof(buf), "%lld", v);
+    jw_raw(j, buf);
+}
+
+static void jw_bool(jw *j, const char *k, int v)
+{
+    jw_key(j, k);
+    jw_raw(j, v ? "true" : "false");
+}
+
+static void jw_str(jw *j, const char *k, const char *s)
+{
+    jw_key(j, k);
+    wr_u8(&j->w, '"');
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\') {
+            wr_u8(&j->w, '\\');
+            wr_u8(&j->w, *c);
+        } else if (*c < 0x20 || *c >= 0x7F) {
+            /* Control and non-ASCII bytes: as escapes, so that the output is always valid. */
+            char esc[8];
+            snprintf(esc, sizeof(esc), "\\u%04x", *c);
+            jw_raw(j, esc);
+        } else {
+            wr_u8(&j->w, *c);
+        }
+    }
+    wr_u8(&j->w, '"');
+}
+
+/* jw_init starts a document whose top level is an object. */
+static void jw_init(jw *j)
+{
+    memset(j, 0, sizeof(*j));
+    wr_init(&j->w, 1u << 20);
+    j->first[0] = 1;
+    jw_open(j, NULL, '{');
+}
+
+/* jw_take closes the top-level object and returns the text (malloc'd, NUL-terminated), or NULL. */
+static char *jw_take(jw *j, size_t *len)
+{
+    jw_close(j, '}');
+    wr_u8(&j->w, '\0');
+    attex_buf b = ATTEX_BUF_INIT;
+    if (!wr_finish(&j->w, &b))
+        return NULL;
+    *len = b.len - 1;
+    return (char *)b.data;
+}
+
+/* quote_json writes the decoded fields of `q` as members of the open object. */
+static void quote_json(jw *j, const tdx_quote *q)
+{
     const tdx_body *b = &q->body;
-    int ok = json_object_set_new(o, "version", json_integer(q->version)) == 0 &&
-             json_object_set_new(o, "att_key_type", json_integer(q->att_key_type)) == 0 &&
-             json_object_set_new(o, "tee_type", json_integer(q->tee_type)) == 0 &&
-             json_object_set_new(o, "qe_svn", json_integer(q->qe_svn)) == 0 &&
-             json_object_set_new(o, "pce_svn", json_integer(q->pce_svn)) == 0 &&
-             jhex(o, "qe_vendor_id", q->qe_vendor_id, 16) && jhex(o, "user_data", q->user_data, 20) &&
-             json_object_set_new(o, "body_type",
-                                 json_string(q->body_type == TDX_BODY_TD15 ? "TD15" : "TD10")) ==
-                 0 &&
-             jhex(body, "tee_tcb_svn", b->tee_tcb_svn, 16) && jhex(body, "mrseam", b->mrseam, 48) &&
-             jhex(body, "mrsignerseam", b->mrsignerseam, 48) &&
-             jhex(body, "seam_attributes", b->seam_attributes, 8) &&
-             jhex(body, "td_attributes", b->td_attributes, 8) && jhex(body, "xfam", b->xfam, 8) &&
-             jhex(body, "mrtd", b->mrtd, 48) && jhex(body, "mrconfigid", b->mrconfigid, 48) &&
-             jhex(body, "mrowner", b->mrowner, 48) &&
-             jhex(body, "mrownerconfig", b->mrownerconfig, 48) &&
-             jhex(body, "rtmr0", b->rtmr[0], 48) && jhex(body, "rtmr1", b->rtmr[1], 48) &&
-             jhex(body, "rtmr2", b->rtmr[2], 48) && jhex(body, "rtmr3", b->rtmr[3], 48) &&
-             jhex(body, "report_data", b->report_data, 64) &&
-             json_object_set_new(body, "debug", json_boolean(b->td_attributes[0] & 1)) == 0;
-    if (ok && q->body_type == TDX_BODY_TD15)
-        ok = jhex(body, "tee_tcb_svn2", b->tee_tcb_svn2, 16) &&
-             jhex(body, "mrservicetd", b->mrservicetd, 48);
-    ok = ok && jhex(qe, "cpusvn", q->qe.cpusvn, 16) &&
-         json_object_set_new(qe, "miscselect", json_integer(q->qe.miscselect)) == 0 &&
-         jhex(qe, "attributes", q->qe.attributes, 16) &&
-         jhex(qe, "mrenclave", q->qe.mrenclave, 32) && jhex(qe, "mrsigner", q->qe.mrsigner, 32) &&
-         json_object_set_new(qe, "isvprodid", json_integer(q->qe.isvprodid)) == 0 &&
-         json_object_set_new(qe, "isvsvn", json_integer(q->qe.isvsvn)) == 0 &&
-         jhex(qe, "report_data", q->qe.report_data, 64);
-    ok = ok && json_object_set_new(o, "td_report", body) == 0;
-    body = NULL;
-    ok = ok && json_object_set_new(o, "qe_report", qe) == 0;
-    qe = NULL;
-    ok = ok && json_object_set_new(o, "trailing_bytes", json_integer((json_int_t)q->trailing)) == 0;
-    json_decref(body);
-    json_decref(qe);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
+    jw_int(j, "version", q->version);
+    jw_int(j, "att_key_type", q->att_key_type);
+    jw_int(j, "tee_type", q->tee_type);
+    jw_int(j, "qe_svn", q->qe_svn);
+    jw_int(j, "pce_svn", q->pce_svn);
+    jw_hex(j, "qe_vendor_id", q->qe_vendor_id, 16);
+    jw_hex(j, "user_data", q->user_data, 20);
+    jw_str(j, "body_type", q->body_type == TDX_BODY_TD15 ? "TD15" : "TD10");
+    jw_open(j, "td_report", '{');
+    jw_hex(j, "tee_tcb_svn", b->tee_tcb_svn, 16);
+    jw_hex(j, "mrseam", b->mrseam, 48);
+    jw_hex(j, "mrsignerseam", b->mrsignerseam, 48);
+    jw_hex(j, "seam_attributes", b->seam_attributes, 8);
+    jw_hex(j, "td_attributes", b->td_attributes, 8);
+    jw_bool(j, "debug", b->td_attributes[0] & 1);
+    jw_hex(j, "xfam", b->xfam, 8);
+    jw_hex(j, "mrtd", b->mrtd, 48);
+    jw_hex(j, "mrconfigid", b->mrconfigid, 48);
+    jw_hex(j, "mrowner", b->mrowner, 48);
+    jw_hex(j, "mrownerconfig", b->mrownerconfig, 48);
+    jw_hex(j, "rtmr0", b->rtmr[0], 48);
+    jw_hex(j, "rtmr1", b->rtmr[1], 48);
+    jw_hex(j, "rtmr2", b->rtmr[2], 48);
+    jw_hex(j, "rtmr3", b->rtmr[3], 48);
+    jw_hex(j, "report_data", b->report_data, 64);
+    if (q->body_type == TDX_BODY_TD15) {
+        jw_hex(j, "tee_tcb_svn2", b->tee_tcb_svn2, 16);
+        jw_hex(j, "mrservicetd", b->mrservicetd, 48);
     }
-    return o;
+    jw_close(j, '}');
+    jw_open(j, "qe_report", '{');
+    jw_hex(j, "cpusvn", q->qe.cpusvn, 16);
+    jw_int(j, "miscselect", q->qe.miscselect);
+    jw_hex(j, "attributes", q->qe.attributes, 16);
+    jw_hex(j, "mrenclave", q->qe.mrenclave, 32);
+    jw_hex(j, "mrsigner", q->qe.mrsigner, 32);
+    jw_int(j, "isvprodid", q->qe.isvprodid);
+    jw_int(j, "isvsvn", q->qe.isvsvn);
+    jw_hex(j, "report_data", q->qe.report_data, 64);
+    jw_close(j, '}');
+    jw_int(j, "trailing_bytes", (long long)q->trailing);
 }
 
-static int ext_json(json_t *o, const tdx_pck_ext *x)
+static void ext_json(jw *j, const char *k, const tdx_pck_ext *x)
 {
-    return jhex(o, "fmspc", x->fmspc, 6) && jhex(o, "pce_id", x->pceid, 2) &&
-           jhex(o, "cpusvn", x->cpusvn, 16) && jhex(o, "tcb_comp_svn", x->comp_svn, 16) &&
-           json_object_set_new(o, "pcesvn", json_integer(x->pcesvn)) == 0;
+    jw_open(j, k, '{');
+    jw_hex(j, "fmspc", x->fmspc, 6);
+    jw_hex(j, "pce_id", x->pceid, 2);
+    jw_hex(j, "cpusvn", x->cpusvn, 16);
+    jw_hex(j, "tcb_comp_svn", x->comp_svn, 16);
+    jw_int(j, "pcesvn", x->pcesvn);
+    jw_close(j, '}');
 }
 
 int attex_tdx_describe(const uint8_t *quote, size_t len, attex_buf *json, attex_error *err)
@@ -1019,47 +1116,45 @@ int attex_tdx_describe(const uint8_t *quote, size_t len, attex_buf *json, attex_
     int ret = tdx_quote_parse(quote, len, &q, err);
     if (ret != ATTEX_OK)
         return ret;
-    json_t *o = quote_json(&q);
-    if (o == NULL)
-        return NOMEM(err);
-    int ok = jhex(o, "signature", q.quote_sig, 64) && jhex(o, "attestation_key", q.att_key, 64) &&
-             jhex(o, "qe_report_signature", q.qe_report_sig, 64) &&
-             jhex(o, "qe_auth_data", q.qe_auth, q.qe_auth_len);
-    json_t *certs = json_array();
+    jw j;
+    jw_init(&j);
+    quote_json(&j, &q);
+    jw_hex(&j, "signature", q.quote_sig, 64);
+    jw_hex(&j, "attestation_key", q.att_key, 64);
+    jw_hex(&j, "qe_report_signature", q.qe_report_sig, 64);
+    jw_hex(&j, "qe_auth_data", q.qe_auth, q.qe_auth_len);
+    /* Not verified here: what the chain says, for a person to read. */
+    jw_open(&j, "pck_chain", '[');
     STACK_OF(X509) *sk = pem_chain(q.pck_chain, q.pck_chain_len);
-    for (int i = 0; ok && certs != NULL && sk != NULL && i < sk_X509_num(sk); i++) {
+    for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
         X509 *x = sk_X509_value(sk, i);
-        json_t *c = json_object();
         char subj[256], nb[32], na[32];
         int64_t t1 = 0, t2 = 0;
         X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
-        tdx_asn1_time(X509_get0_notBefore(x), &t1);
-        tdx_asn1_time(X509_get0_notAfter(x), &t2);
+        if (!tdx_asn1_time(X509_get0_notBefore(x), &t1) ||
+            !tdx_asn1_time(X509_get0_notAfter(x), &t2))
+            t1 = t2 = 0;
         tdx_time_format(t1, nb);
         tdx_time_format(t2, na);
-        ok = c != NULL && json_object_set_new(c, "subject", json_string(subj)) == 0 &&
-             json_object_set_new(c, "not_before", json_string(nb)) == 0 &&
-             json_object_set_new(c, "not_after", json_string(na)) == 0;
+        jw_open(&j, NULL, '{');
+        jw_str(&j, "subject", subj);
+        jw_str(&j, "not_before", nb);
+        jw_str(&j, "not_after", na);
         tdx_pck_ext ext;
         attex_error ignored;
-        if (ok && i == 0 && tdx_pck_ext_parse(x, &ext, &ignored) == ATTEX_OK) {
-            json_t *xo = json_object();
-            ok = xo != NULL && ext_json(xo, &ext) && json_object_set_new(c, "sgx_extensions", xo) == 0;
-        }
-        ok = ok && json_array_append_new(certs, c) == 0;
+        if (i == 0 && tdx_pck_ext_parse(x, &ext, &ignored) == ATTEX_OK)
+            ext_json(&j, "sgx_extensions", &ext);
+        jw_close(&j, '}');
     }
     sk_X509_pop_free(sk, X509_free);
-    ok = ok && certs != NULL && json_object_set_new(o, "pck_chain", certs) == 0;
-    if (!ok) {
-        json_decref(o);
-        return NOMEM(err);
-    }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
+    ERR_clear_error();
+    jw_close(&j, ']');
+    size_t n = 0;
+    char *s = jw_take(&j, &n);
     if (s == NULL)
         return NOMEM(err);
     json->data = (uint8_t *)s;
-    json->len = strlen(s);
+    json->len = n;
     return ATTEX_OK;
 }
 
@@ -1142,18 +1237,27 @@ int tdx_policy_check_json(const char *policy_json, const tdx_body *b, char *why,
 
 /* ---- the appraisal ---------------------------------------------------- */
 
-static json_t *level_json(const tdx_tcb_level *l, tdx_tcb_status s)
+static void level_json(jw *j, const char *k, const tdx_tcb_level *l, tdx_tcb_status st,
+                       const char *id)
 {
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    json_object_set_new(o, "status", json_string(tdx_tcb_status_name(s)));
+    jw_open(j, k, '{');
+    if (id != NULL)
+        jw_str(j, "id", id);
+    jw_str(j, "status", tdx_tcb_status_name(st));
     if (l != NULL) {
-        json_object_set_new(o, "tcb_date", json_string(l->tcb_date));
-        if (l->advisories != NULL)
-            json_object_set(o, "advisory_ids", l->advisories);
+        jw_str(j, "tcb_date", l->tcb_date);
+        if (l->advisories != NULL) {
+            size_t i;
+            json_t *a;
+            jw_open(j, "advisory_ids", '[');
+            json_array_foreach(l->advisories, i, a)
+            {
+                jw_str(j, NULL, json_string_value(a));
+            }
+            jw_close(j, ']');
+        }
     }
-    return o;
+    jw_close(j, '}');
 }
 
 int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblob_len,
@@ -1186,7 +1290,8 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     if ((ret = pck_for(v, &rn, &q, &pck)) != ATTEX_OK)
         return ret;
     EVP_PKEY *att = NULL;
-    json_t *claims = NULL;
+    jw claims;
+    memset(&claims, 0, sizeof(claims));
     char buf[400];
 
     /*
@@ -1326,37 +1431,6 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     }
     res.final = tdx_converge(tdx_converge(res.platform, res.module), res.qe);
 
-    /* Claims: the decoded quote and the evaluation. */
-    claims = quote_json(&q);
-    json_t *tcb = json_object(), *pckj = json_object();
-    if (claims == NULL || tcb == NULL || pckj == NULL || !ext_json(pckj, &pck.ext)) {
-        json_decref(tcb);
-        json_decref(pckj);
-        ret = NOMEM(err);
-        reject_err(&rn, ret);
-        goto done;
-    }
-    json_object_set_new(tcb, "status", json_string(tdx_tcb_status_name(res.final)));
-    json_object_set_new(tcb, "platform", level_json(res.platform_level, res.platform));
-    if (res.module_id[0] != '\0') {
-        json_t *m = level_json(res.module_level, res.module);
-        if (m != NULL)
-            json_object_set_new(m, "id", json_string(res.module_id));
-        json_object_set_new(tcb, "tdx_module", m);
-    }
-    if (v->col.has_qe_identity)
-        json_object_set_new(tcb, "qe", level_json(res.qe_level, res.qe));
-    json_object_set_new(tcb, "tcb_evaluation_data_number", json_integer(ti->eval_number));
-    json_object_set_new(claims, "tcb", tcb);
-    json_object_set_new(claims, "pck", pckj);
-    if (rn.gaps[0] != '\0')
-        json_object_set_new(claims, "collateral_gaps", json_string(rn.gaps));
-    {
-        char vt[32];
-        tdx_time_format(t, vt);
-        json_object_set_new(claims, "validation_time", json_string(vt));
-    }
-
     /* 8. Verdict: reference values first, then the TCB status. */
     char why[sizeof(out->reason) - 16];
     char status_text[200];
@@ -1387,8 +1461,29 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         snprintf(out->reason + l, sizeof(out->reason) - l, "; collateral gaps tolerated: %s",
                  rn.gaps);
     }
-    json_object_set_new(claims, "verdict", json_string(attex_verdict_name(out->verdict)));
-    out->claims_json = json_dumps(claims, JSON_COMPACT);
+    /* Claims: the decoded quote and the evaluation. */
+    jw_init(&claims);
+    quote_json(&claims, &q);
+    ext_json(&claims, "pck", &pck.ext);
+    jw_open(&claims, "tcb", '{');
+    jw_str(&claims, "status", tdx_tcb_status_name(res.final));
+    level_json(&claims, "platform", res.platform_level, res.platform, NULL);
+    if (res.module_id[0] != '\0')
+        level_json(&claims, "tdx_module", res.module_level, res.module, res.module_id);
+    if (v->col.has_qe_identity)
+        level_json(&claims, "qe", res.qe_level, res.qe, NULL);
+    jw_int(&claims, "tcb_evaluation_data_number", ti->eval_number);
+    jw_close(&claims, '}');
+    if (rn.gaps[0] != '\0')
+        jw_str(&claims, "collateral_gaps", rn.gaps);
+    {
+        char vt[32];
+        tdx_time_format(t, vt);
+        jw_str(&claims, "validation_time", vt);
+    }
+    jw_str(&claims, "verdict", attex_verdict_name(out->verdict));
+    size_t claims_len;
+    out->claims_json = jw_take(&claims, &claims_len);
     if (out->claims_json == NULL) {
         ret = NOMEM(err);
         reject_err(&rn, ret);
@@ -1396,7 +1491,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     }
     ret = ATTEX_OK;
 done:
-    json_decref(claims);
+    wr_cleanup(&claims.w);
     EVP_PKEY_free(att);
     EVP_PKEY_free(pck.leaf_key);
     EVP_PKEY_free(pck.att_key);
