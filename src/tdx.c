@@ -1324,6 +1324,10 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
             reject_err(&rn, ret);
             goto done;
         }
+#ifdef ATTEX_FUZZING_UNSAFE_SKIP_CRYPTO
+        /* Fuzzing builds only: a mutated attestation key must reach the quote signature path. */
+        memcpy(want, q.qe.report_data, 64);
+#endif
         if (!crypto_equal(want, q.qe.report_data, 64)) {
             char got[129], exp[129];
             tdx_hex(q.qe.report_data, 64, got);
@@ -1444,7 +1448,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         snprintf(out->reason, sizeof(out->reason), "TDX quote: %s", why);
     } else {
         out->verdict = tdx_verdict_for(res.final, v->cfg.needs_action_verdict);
-        if (res.final == TDX_TCB_NO_MATCH)
+        if (res.platform == TDX_TCB_NO_MATCH)
             snprintf(out->reason, sizeof(out->reason),
                      "TDX quote: no TCB level of the TCB Info (FMSPC %02x%02x%02x%02x%02x%02x) "
                      "is met by the platform (PCESVN %u) and TEE_TCB_SVN; %s",

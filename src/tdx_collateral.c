@@ -679,6 +679,14 @@ typedef struct loader {
 
 int tdx_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t len, const uint8_t sig[64])
 {
+#ifdef ATTEX_FUZZING_UNSAFE_SKIP_CRYPTO
+    /* Fuzzing builds only (attex_fuzzlib): let mutated quotes reach the later checks. */
+    (void)key;
+    (void)msg;
+    (void)len;
+    (void)sig;
+    return 1;
+#endif
     ECDSA_SIG *s = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);
     unsigned char der[80], *pp = der;
