@@ -312,9 +312,9 @@ int tdx_pck_ext_parse(X509 *pck, tdx_pck_ext *out, attex_error *err)
     }
     if (count != 1 || data == NULL)
         return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
-                          "PCK certificate: %s the Intel SGX extension "
-                          "(1.2.840.113741.1.13.1), which carries FMSPC and TCB",
-                          count == 0 ? "no" : "more than one");
+                          "PCK certificate: the Intel SGX extension (1.2.840.113741.1.13.1), "
+                          "which carries FMSPC and TCB, %s",
+                          count == 0 ? "is missing" : "appears more than once");
     attex_reader r, seq;
     uint8_t tag;
     rd_init(&r, ASN1_STRING_get0_data(data), (size_t)ASN1_STRING_length(data));
