@@ -1095,6 +1095,26 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+int tdx_collateral_load_mem(const tdx_collateral_file *files, size_t n, X509 *root,
+                            tdx_collateral *out, attex_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->root = root;
+    int ret = ATTEX_OK;
+    loader *ld = calloc(1, sizeof(*ld));
+    if (ld == NULL || (ld->pool = sk_X509_new_null()) == NULL)
+        ret = NOMEM(err);
+    for (size_t i = 0; i < n && ret == ATTEX_OK; i++)
+        ret = add_file(out, ld, files[i].name, files[i].data, files[i].len, err);
+    if (ret == ATTEX_OK)
+        ret = finish(out, ld, err);
+    if (ld != NULL)
+        loader_clear(ld);
+    if (ret != ATTEX_OK)
+        tdx_collateral_clear(out);
+    return ret;
+}
+
 int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -1105,6 +1125,7 @@ int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_
     if (d == NULL)
         return BAD(err, "cannot open the collateral directory \"%s\": %s", dir, strerror(errno));
     char *names[MAX_COLLATERAL_FILES];
+    tdx_collateral_file files[MAX_COLLATERAL_FILES];
     size_t n = 0;
     int ret = ATTEX_OK;
     struct dirent *de;
@@ -1126,10 +1147,8 @@ int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_
     closedir(d);
     /* Sorted, so that errors and duplicates are reported the same way on every system. */
     qsort(names, n, sizeof(names[0]), name_cmp);
-    loader *ld = calloc(1, sizeof(*ld));
-    if (ret == ATTEX_OK && (ld == NULL || (ld->pool = sk_X509_new_null()) == NULL))
-        ret = NOMEM(err);
-    for (size_t i = 0; i < n && ret == ATTEX_OK; i++) {
+    size_t nread = 0;
+    for (size_t i = 0; i < n && ret == ATTEX_OK; i++, nread++) {
         size_t plen = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(plen);
         uint8_t *data = NULL;
@@ -1141,17 +1160,17 @@ int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_
         snprintf(path, plen, "%s/%s", dir, names[i]);
         ret = read_file(path, names[i], MAX_COLLATERAL_FILE, &data, &len, err);
         free(path);
-        if (ret == ATTEX_OK)
-            ret = add_file(out, ld, names[i], data, len, err);
-        free(data);
+        if (ret != ATTEX_OK)
+            break;
+        files[i].name = names[i];
+        files[i].data = data;
+        files[i].len = len;
     }
     if (ret == ATTEX_OK)
-        ret = finish(out, ld, err);
+        ret = tdx_collateral_load_mem(files, n, root, out, err);
+    for (size_t i = 0; i < nread; i++)
+        free((void *)(uintptr_t)files[i].data);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
-    if (ld != NULL)
-        loader_clear(ld);
-    if (ret != ATTEX_OK)
-        tdx_collateral_clear(out);
     return ret;
 }

@@ -232,6 +232,17 @@ typedef struct tdx_collateral {
 int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_error *err);
 void tdx_collateral_clear(tdx_collateral *c);
 
+/* One collateral document in memory (a file's name and content). */
+typedef struct tdx_collateral_file {
+    const char *name;
+    const uint8_t *data;
+    size_t len;
+} tdx_collateral_file;
+
+/* tdx_collateral_load_mem is tdx_collateral_load on documents already read (tests, fuzzing). */
+int tdx_collateral_load_mem(const tdx_collateral_file *files, size_t n, X509 *root,
+                            tdx_collateral *out, attex_error *err);
+
 /* tdx_find_crl returns the CRL issued by `issuer`'s subject, or NULL. */
 const tdx_crl_entry *tdx_find_crl(const tdx_collateral *c, X509 *issuer);
 

@@ -581,6 +581,32 @@ static void test_collateral(void)
     CHECK(v == NULL && has(err.message, "TCB signing chain"));
     remove_dir("tdx-col-nosigner");
 
+    /* the same document twice: ambiguous collateral is refused */
+    {
+        const char *twice[][2] = {{"sample_tcbInfo_response", "a second TCB Info for FMSPC 50806f000000"},
+                                  {"sample_qeIdentity_response", "a second QE Identity"},
+                                  {"pckcrl", "two CRLs of"}};
+        for (size_t i = 0; i < 3; i++) {
+            copy_dir(DIR2023, "tdx-col-twice", NULL, NULL, NULL);
+            char in[256], outp[256];
+            snprintf(in, sizeof(in), "tdx-col-twice/%s", twice[i][0]);
+            snprintf(outp, sizeof(outp), "tdx-col-twice/%s.copy", twice[i][0]);
+            FILE *f = fopen(in, "rb"), *o = fopen(outp, "wb");
+            char data[4096];
+            size_t n = f ? fread(data, 1, sizeof(data), f) : 0;
+            if (o != NULL)
+                fwrite(data, 1, n, o);
+            if (f != NULL)
+                fclose(f);
+            if (o != NULL)
+                fclose(o);
+            v = make("tdx-col-twice", "2023-07-01T01:00:00Z", 0, NULL, &err);
+            CHECK(v == NULL && has(err.message, twice[i][1]));
+            attex_tdx_verifier_free(v);
+            remove_dir("tdx-col-twice");
+        }
+    }
+
     /* wrong root: the collateral does not chain to it */
     {
         EVP_PKEY *k = tu_key("p256");
