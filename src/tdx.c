@@ -820,6 +820,15 @@ static int verify_chain(attex_tdx_verifier *v, run *rn, const uint8_t *pem, size
     }
     e->not_before = nb1 > nb2 ? nb1 : nb2;
     e->not_after = na1 < na2 ? na1 : na2;
+    /* The pinned root's own validity bounds the chain too. */
+    int64_t nb3, na3;
+    if (!tdx_asn1_time(X509_get0_notBefore(v->root), &nb3) ||
+        !tdx_asn1_time(X509_get0_notAfter(v->root), &na3)) {
+        ret = reject(rn, "the root CA certificate has unreadable validity dates");
+        goto out;
+    }
+    e->not_before = e->not_before > nb3 ? e->not_before : nb3;
+    e->not_after = e->not_after < na3 ? e->not_after : na3;
     /* Revocation: the root CA's CRL lists PCK CAs, the PCK CA's CRL lists PCK certificates. */
     X509_REVOKED *rev = NULL;
     const tdx_crl_entry *root_crl = tdx_find_crl(&v->col, v->root);
@@ -1369,7 +1378,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         ret = reject(&rn, "collateral: no TCB Info for the platform's FMSPC %s", fm);
         goto done;
     }
-    if ((ret = window(v, &rn, t, pck.not_before, pck.not_after, "the PCK chain", 0)) != ATTEX_OK ||
+    if ((ret = window(v, &rn, t, pck.not_before, pck.not_after, "the PCK chain (PCK, its CA, the root)", 0)) != ATTEX_OK ||
         (ret = window(v, &rn, t, ti->issue_date, ti->next_update, "the TCB Info", 0)) != ATTEX_OK)
         goto done;
     if (v->col.has_qe_identity &&

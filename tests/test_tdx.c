@@ -654,8 +654,8 @@ static void test_collateral(void)
         {"2023-06-10T00:00:00Z", "the TCB Info is valid from 2023-06-18T08:42:58Z"},
         {"2023-07-18T09:00:00Z", "the TCB Info is valid from"},
         {"2023-07-08T08:00:00Z", "the QE Identity is valid from"},
-        {"2030-01-01T00:00:00Z", "the PCK chain is valid from"},
-        {"2022-01-01T00:00:00Z", "the PCK chain is valid from"},
+        {"2030-01-01T00:00:00Z", "the PCK chain (PCK, its CA, the root) is valid from"},
+        {"2022-01-01T00:00:00Z", "the PCK chain (PCK, its CA, the root) is valid from"},
     };
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
         v = make(tu_source_path(DIR2023), w[i].time, 0, NULL, &err);
