@@ -125,7 +125,7 @@ int tdx_quote_parse(const uint8_t *p, size_t len, tdx_quote *q, attex_error *err
                       q->att_key_type);
     if (memcmp(q->qe_vendor_id, intel_qe_vendor_id, 16) != 0) {
         char got[33];
-        tdx_hex(q->qe_vendor_id, 16, got);
+        util_hex(q->qe_vendor_id, 16, got);
         return DECODE(err, "TDX quote: QE vendor ID %s is not Intel's "
                            "939a7233f79c4ca9940a0db3957f0607", got);
     }
@@ -517,7 +517,7 @@ static int policy_parse(const char *text, size_t len, tdx_policy *p, attex_error
             p->refs[i].n = n;
             for (size_t j = 0; j < n; j++) {
                 json_t *s = json_is_array(v) ? json_array_get(v, j) : v;
-                if (!json_is_string(s) || !tdx_unhex(json_string_value(s), json_string_length(s),
+                if (!json_is_string(s) || !util_unhex(json_string_value(s), json_string_length(s),
                                                      p->refs[i].vals[j], 48)) {
                     ret = BAD(err, "TDX policy: \"%s\" values must be 48 bytes in hex (96 "
                                    "digits)",
@@ -528,7 +528,7 @@ static int policy_parse(const char *text, size_t len, tdx_policy *p, attex_error
         } else if (strcmp(k, "td_attributes") == 0 || strcmp(k, "xfam") == 0) {
             int td = k[0] == 't';
             if (!json_is_string(v) ||
-                !tdx_unhex(json_string_value(v), json_string_length(v),
+                !util_unhex(json_string_value(v), json_string_length(v),
                            td ? p->td_attributes : p->xfam, 8)) {
                 ret = BAD(err, "TDX policy: \"%s\" must be 8 bytes in hex, as in the quote", k);
                 goto out;
@@ -556,31 +556,6 @@ out:
     if (ret != ATTEX_OK)
         policy_clear(p);
     return ret;
-}
-
-static int load_text(const char *path, const char *what, char **out, size_t *out_len,
-                     attex_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return BAD(err, "cannot open %s \"%s\"", what, path);
-    char *buf = malloc(MAX_POLICY + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return NOMEM(err);
-    }
-    size_t n = fread(buf, 1, MAX_POLICY + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n > MAX_POLICY) {
-        free(buf);
-        return BAD(err, "%s \"%s\" is unreadable or larger than %d bytes", what, path,
-                   MAX_POLICY);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return ATTEX_OK;
 }
 
 void attex_tdx_verifier_free(attex_tdx_verifier *v)
@@ -646,14 +621,14 @@ attex_tdx_verifier *attex_tdx_verifier_new(const attex_tdx_verifier_config *cfg,
     v->root_der_len = (size_t)dl;
     if ((ret = tdx_collateral_load(cfg->collateral_dir, v->root, &v->col, err)) != ATTEX_OK)
         goto fail;
-    char *text = NULL;
-    size_t text_len = 0;
     if (cfg->policy_json != NULL) {
         ret = policy_parse(cfg->policy_json, strlen(cfg->policy_json), &v->policy, err);
     } else if (cfg->policy_path != NULL) {
-        if ((ret = load_text(cfg->policy_path, "TDX policy", &text, &text_len, err)) == ATTEX_OK)
-            ret = policy_parse(text, text_len, &v->policy, err);
-        free(text);
+        attex_buf text = ATTEX_BUF_INIT;
+        if ((ret = util_read_file(cfg->policy_path, "TDX policy", MAX_POLICY, &text, err)) ==
+            ATTEX_OK)
+            ret = policy_parse((const char *)text.data, text.len, &v->policy, err);
+        attex_buf_free(&text);
     }
     if (ret != ATTEX_OK)
         goto fail;
@@ -1178,7 +1153,7 @@ static int check_policy(const tdx_policy *p, const tdx_body *b, char *why, size_
     /* TDX Module ABI, TDATTRIBUTES bit 0 (DEBUG): the host can read and change the TD. */
     if ((b->td_attributes[0] & 1) && !p->allow_debug) {
         char got[17];
-        tdx_hex(b->td_attributes, 8, got);
+        util_hex(b->td_attributes, 8, got);
         snprintf(why, why_len,
                  "policy: TD attributes %s have DEBUG set (the host can read and change a debug "
                  "TD); allow_debug is false",
@@ -1195,23 +1170,23 @@ static int check_policy(const tdx_policy *p, const tdx_body *b, char *why, size_
         if (match)
             continue;
         char got[97], want[97];
-        tdx_hex(vals[i], 48, got);
-        tdx_hex(r->vals[0], 48, want);
+        util_hex(vals[i], 48, got);
+        util_hex(r->vals[0], 48, want);
         snprintf(why, why_len, "policy: %s is %s, expected %s%s", ref_names[i], got, want,
                  r->n > 1 ? " (or one of the other listed values)" : "");
         return 0;
     }
     if (p->has_td_attributes && memcmp(p->td_attributes, b->td_attributes, 8) != 0) {
         char got[17], want[17];
-        tdx_hex(b->td_attributes, 8, got);
-        tdx_hex(p->td_attributes, 8, want);
+        util_hex(b->td_attributes, 8, got);
+        util_hex(p->td_attributes, 8, want);
         snprintf(why, why_len, "policy: td_attributes is %s, expected %s", got, want);
         return 0;
     }
     if (p->has_xfam && memcmp(p->xfam, b->xfam, 8) != 0) {
         char got[17], want[17];
-        tdx_hex(b->xfam, 8, got);
-        tdx_hex(p->xfam, 8, want);
+        util_hex(b->xfam, 8, got);
+        util_hex(p->xfam, 8, want);
         snprintf(why, why_len, "policy: xfam is %s, expected %s", got, want);
         return 0;
     }
@@ -1312,7 +1287,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     if (!qe_cached && !tdx_ecdsa_verify_raw(pck.leaf_key, q.qe_report_raw, TDX_QE_REPORT_SIZE,
                               q.qe_report_sig)) {
         char fm[13];
-        tdx_hex(pck.ext.fmspc, 6, fm);
+        util_hex(pck.ext.fmspc, 6, fm);
         ret = reject(&rn, "QE report signature: does not verify with the PCK certificate's key "
                           "(FMSPC %s)",
                      fm);
@@ -1339,8 +1314,8 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
 #endif
         if (!crypto_equal(want, q.qe.report_data, 64)) {
             char got[129], exp[129];
-            tdx_hex(q.qe.report_data, 64, got);
-            tdx_hex(want, 64, exp);
+            util_hex(q.qe.report_data, 64, got);
+            util_hex(want, 64, exp);
             ret = reject(&rn, "QE report data: got %s, expected SHA-256(attestation key || QE "
                               "authentication data) || zeros = %s",
                          got, exp);
@@ -1355,12 +1330,12 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         att = raw_p256_key(q.att_key);
     }
     if (att == NULL) {
-        tdx_hex(q.att_key, 64, buf);
+        util_hex(q.att_key, 64, buf);
         ret = reject(&rn, "attestation key: %s is not a P-256 point", buf);
         goto done;
     }
     if (!tdx_ecdsa_verify_raw(att, q.signed_part, q.signed_len, q.quote_sig)) {
-        tdx_hex(q.att_key, 64, buf);
+        util_hex(q.att_key, 64, buf);
         ret = reject(&rn, "quote signature: does not verify with the attestation key %s over "
                           "the %zu-byte header and body",
                      buf, q.signed_len);
@@ -1374,7 +1349,7 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
             ti = &v->col.tcb_infos[i];
     if (ti == NULL) {
         char fm[13];
-        tdx_hex(pck.ext.fmspc, 6, fm);
+        util_hex(pck.ext.fmspc, 6, fm);
         ret = reject(&rn, "collateral: no TCB Info for the platform's FMSPC %s", fm);
         goto done;
     }
@@ -1412,8 +1387,8 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     /* 6. PROTOCOL.md s3: REPORTDATA carries the binding; constant-time comparison. */
     if (report_data != NULL && !crypto_equal(report_data, q.body.report_data, 64)) {
         char got[129], exp[129];
-        tdx_hex(q.body.report_data, 64, got);
-        tdx_hex(report_data, 64, exp);
+        util_hex(q.body.report_data, 64, got);
+        util_hex(report_data, 64, exp);
         ret = reject(&rn, "binding: REPORTDATA is %s, expected %s (evidence made for another "
                           "connection, request or key)",
                      got, exp);
@@ -1433,8 +1408,8 @@ int attex_tdx_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     }
     if (memcmp(ti->pceid, pck.ext.pceid, 2) != 0) {
         char a[5], b[5];
-        tdx_hex(pck.ext.pceid, 2, a);
-        tdx_hex(ti->pceid, 2, b);
+        util_hex(pck.ext.pceid, 2, a);
+        util_hex(ti->pceid, 2, b);
         ret = reject(&rn, "PCE-ID %s of the PCK certificate differs from the TCB Info's %s", a, b);
         goto done;
     }

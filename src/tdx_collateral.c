@@ -45,40 +45,6 @@
 /* ---------------------------------------------------------------------- */
 /* Hex and time                                                           */
 
-void tdx_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int tdx_unhex(const char *s, size_t s_len, uint8_t *out, size_t n)
-{
-    if (s == NULL || s_len != 2 * n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 1;
-}
-
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
 {
@@ -236,7 +202,7 @@ static int get_hex(const json_t *obj, const char *key, uint8_t *out, size_t n, c
                    attex_error *err)
 {
     json_t *v = json_object_get(obj, key);
-    if (!json_is_string(v) || !tdx_unhex(json_string_value(v), json_string_length(v), out, n))
+    if (!json_is_string(v) || !util_unhex(json_string_value(v), json_string_length(v), out, n))
         return BAD(err, "%s: \"%s\" must be %zu bytes in hex", what, key, n);
     return ATTEX_OK;
 }
@@ -455,7 +421,7 @@ int tdx_tcb_info_parse(const json_t *obj, tdx_tcb_info *out, attex_error *err)
             /* Intel PCS: module identity ids are "TDX_" and the major version in 2 hex digits. */
             if (!json_is_string(mid) || json_string_length(mid) != 6 ||
                 strncmp(json_string_value(mid), "TDX_", 4) != 0 ||
-                !tdx_unhex(json_string_value(mid) + 4, 2, &major, 1)) {
+                !util_unhex(json_string_value(mid) + 4, 2, &major, 1)) {
                 ret = BAD(err, "TCB Info: tdxModuleIdentities[%zu].id is not \"TDX_xx\"", i);
                 goto fail;
             }
@@ -565,8 +531,8 @@ int tdx_tcb_evaluate(const tdx_tcb_info *ti, const tdx_pck_ext *pck, const tdx_b
     }
     if (memcmp(mrsigner, body->mrsignerseam, 48) != 0) {
         char got[97], want[97];
-        tdx_hex(body->mrsignerseam, 48, got);
-        tdx_hex(mrsigner, 48, want);
+        util_hex(body->mrsignerseam, 48, got);
+        util_hex(mrsigner, 48, want);
         return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                           "TDX module identity: MRSIGNERSEAM is %s, the TCB Info expects %s", got,
                           want);
@@ -574,8 +540,8 @@ int tdx_tcb_evaluate(const tdx_tcb_info *ti, const tdx_pck_ext *pck, const tdx_b
     for (size_t i = 0; i < 8; i++)
         if ((body->seam_attributes[i] & mask[i]) != (attr[i] & mask[i])) {
             char got[17], want[17];
-            tdx_hex(body->seam_attributes, 8, got);
-            tdx_hex(attr, 8, want);
+            util_hex(body->seam_attributes, 8, got);
+            util_hex(attr, 8, want);
             return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                               "TDX module identity: SEAMATTRIBUTES is %s, the TCB Info expects "
                               "%s under its mask",
@@ -617,8 +583,8 @@ int tdx_qe_evaluate(const tdx_qe_identity *qi, const tdx_qe_report *qe, tdx_tcb_
     /* Intel QVL EnclaveIdentity checks: MRSIGNER, ISVPRODID, masked MISCSELECT and ATTRIBUTES. */
     if (memcmp(qi->mrsigner, qe->mrsigner, 32) != 0) {
         char got[65], want[65];
-        tdx_hex(qe->mrsigner, 32, got);
-        tdx_hex(qi->mrsigner, 32, want);
+        util_hex(qe->mrsigner, 32, got);
+        util_hex(qi->mrsigner, 32, want);
         return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                           "QE identity: the QE report's MRSIGNER is %s, the QE Identity expects "
                           "%s",
@@ -638,9 +604,9 @@ int tdx_qe_evaluate(const tdx_qe_identity *qi, const tdx_qe_report *qe, tdx_tcb_
         if ((qe->attributes[i] & qi->attributes_mask[i]) !=
             (qi->attributes[i] & qi->attributes_mask[i])) {
             char got[33], want[33], mask[33];
-            tdx_hex(qe->attributes, 16, got);
-            tdx_hex(qi->attributes, 16, want);
-            tdx_hex(qi->attributes_mask, 16, mask);
+            util_hex(qe->attributes, 16, got);
+            util_hex(qi->attributes, 16, want);
+            util_hex(qi->attributes_mask, 16, mask);
             return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                               "QE identity: the QE report's ATTRIBUTES are %s, the QE Identity "
                               "expects %s under mask %s",
@@ -686,28 +652,10 @@ int tdx_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t len, const ui
     (void)len;
     (void)sig;
     return 1;
+#else
+    /* Intel signs quotes, QE reports and collateral with ECDSA P-256/SHA-256, r || s raw. */
+    return crypto_ecdsa_verify_raw(key, ATTEX_HASH_SHA256, msg, len, sig, 64);
 #endif
-    ECDSA_SIG *s = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);
-    unsigned char der[80], *pp = der;
-    int ok = 0;
-    if (s == NULL || r == NULL || ss == NULL) {
-        BN_free(r);
-        BN_free(ss);
-        ECDSA_SIG_free(s);
-        return 0;
-    }
-    ECDSA_SIG_set0(s, r, ss);
-    int der_len = i2d_ECDSA_SIG(s, NULL);
-    if (der_len > 0 && (size_t)der_len <= sizeof(der) && i2d_ECDSA_SIG(s, &pp) == der_len) {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        ok = md != NULL && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-             EVP_DigestVerify(md, der, (size_t)der_len, msg, len) == 1;
-        EVP_MD_CTX_free(md);
-    }
-    ECDSA_SIG_free(s);
-    ERR_clear_error();
-    return ok;
 }
 
 static int add_json(tdx_collateral *c, loader *ld, const char *name, const uint8_t *data,
@@ -752,7 +700,7 @@ static int add_json(tdx_collateral *c, loader *ld, const char *name, const uint8
     uint8_t sig[64];
     if (inner_len == 0 || !json_is_object(inner) || tail_len != sizeof(sig_prefix) - 1 + 128 + 2 ||
         memcmp(tail, sig_prefix, sizeof(sig_prefix) - 1) != 0 ||
-        !tdx_unhex(tail + sizeof(sig_prefix) - 1, 128, sig, 64) ||
+        !util_unhex(tail + sizeof(sig_prefix) - 1, 128, sig, 64) ||
         memcmp(tail + sizeof(sig_prefix) - 1 + 128, "\"}", 2) != 0) {
         json_decref(inner);
         return BAD(err, "collateral file \"%s\": not of the form {\"%s\":{...},\"signature\":"
@@ -772,7 +720,7 @@ static int add_json(tdx_collateral *c, loader *ld, const char *name, const uint8
         for (size_t i = 0; i < c->num_tcb_infos; i++)
             if (memcmp(c->tcb_infos[i].fmspc, ti.fmspc, 6) == 0) {
                 char f[13];
-                tdx_hex(ti.fmspc, 6, f);
+                util_hex(ti.fmspc, 6, f);
                 tdx_tcb_info_clear(&ti);
                 json_decref(inner);
                 return BAD(err, "collateral file \"%s\": a second TCB Info for FMSPC %s", name,
@@ -1001,7 +949,7 @@ static int finish(tdx_collateral *c, loader *ld, attex_error *err)
         }
         if (!verified) {
             char sig[129];
-            tdx_hex(d->sig, 64, sig);
+            util_hex(d->sig, 64, sig);
             return BAD(err, "collateral file \"%s\": the %s signature %s does not verify with an "
                             "Intel SGX TCB Signing certificate chained to the root (is the TCB "
                             "signing chain in the directory?)",
@@ -1038,50 +986,6 @@ void tdx_collateral_clear(tdx_collateral *c)
     X509 *root = c->root;
     memset(c, 0, sizeof(*c));
     c->root = root;
-}
-
-/* read_file reads a regular file of at most `max` bytes. */
-static int read_file(const char *path, const char *name, size_t max, uint8_t **out,
-                     size_t *out_len, attex_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return BAD(err, "cannot open collateral file \"%s\": %s", name, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        close(fd);
-        return BAD(err, "collateral file \"%s\" is not a regular file of at most %zu bytes", name,
-                   max);
-    }
-    uint8_t *buf = malloc(max + 1);
-    if (buf == NULL) {
-        close(fd);
-        return NOMEM(err);
-    }
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + len, max + 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return BAD(err, "cannot read collateral file \"%s\": %s", name, strerror(e));
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > max) {
-            close(fd);
-            free(buf);
-            return BAD(err, "collateral file \"%s\" is larger than %zu bytes", name, max);
-        }
-    }
-    close(fd);
-    *out = buf;
-    *out_len = len;
-    return ATTEX_OK;
 }
 
 static int skipped_name(const char *n)
@@ -1151,20 +1055,19 @@ int tdx_collateral_load(const char *dir, X509 *root, tdx_collateral *out, attex_
     for (size_t i = 0; i < n && ret == ATTEX_OK; i++, nread++) {
         size_t plen = strlen(dir) + strlen(names[i]) + 2;
         char *path = malloc(plen);
-        uint8_t *data = NULL;
-        size_t len = 0;
         if (path == NULL) {
             ret = NOMEM(err);
             break;
         }
         snprintf(path, plen, "%s/%s", dir, names[i]);
-        ret = read_file(path, names[i], MAX_COLLATERAL_FILE, &data, &len, err);
+        attex_buf content = ATTEX_BUF_INIT;
+        ret = util_read_file(path, "collateral file", MAX_COLLATERAL_FILE, &content, err);
         free(path);
         if (ret != ATTEX_OK)
             break;
         files[i].name = names[i];
-        files[i].data = data;
-        files[i].len = len;
+        files[i].data = content.data;
+        files[i].len = content.len;
     }
     if (ret == ATTEX_OK)
         ret = tdx_collateral_load_mem(files, n, root, out, err);

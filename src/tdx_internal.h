@@ -13,6 +13,8 @@
 
 #include <attex/tdx.h>
 
+#include "util.h"
+
 #define TDX_TEE_TYPE_SGX 0x00000000u
 #define TDX_TEE_TYPE_TDX 0x00000081u
 #define TDX_BODY_TD10 2
@@ -256,9 +258,5 @@ int tdx_asn1_time(const ASN1_TIME *t, int64_t *out);
 /* tdx_ecdsa_verify_raw verifies ECDSA P-256/SHA-256 signature r||s (32 bytes each); 1 ok. */
 int tdx_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t len, const uint8_t sig[64]);
 
-/* tdx_hex writes lowercase hex of p into out (2n+1 bytes). */
-void tdx_hex(const uint8_t *p, size_t n, char *out);
-/* tdx_unhex decodes exactly 2n hex digits (either case); 1 ok. */
-int tdx_unhex(const char *s, size_t s_len, uint8_t *out, size_t n);
 
 #endif /* ATTEX_TDX_INTERNAL_H */

@@ -718,9 +718,9 @@ static void test_policy(void)
                            "mrconfigid", "mrowner", "mrownerconfig", "mrseam"};
     char hex[9][97], tda[17], xf[17];
     for (size_t i = 0; i < 9; i++)
-        tdx_hex(vals[i], 48, hex[i]);
-    tdx_hex(b->td_attributes, 8, tda);
-    tdx_hex(b->xfam, 8, xf);
+        util_hex(vals[i], 48, hex[i]);
+    util_hex(b->td_attributes, 8, tda);
+    util_hex(b->xfam, 8, xf);
     char policy[2048];
     /* every field at the quote's value: passes (warning: the 2026 collateral is incomplete) */
     snprintf(policy, sizeof(policy),
@@ -765,6 +765,30 @@ static void test_policy(void)
         CHECK(a.verdict == ATTEX_VERDICT_CONTRAINDICATED && has(a.reason, eight[i]));
         attex_appraisal_clear(&a);
         attex_tdx_verifier_free(v);
+    }
+    /* the policy from a file, and a policy file that is missing */
+    {
+        FILE *f = fopen("tdx-policy.json", "wb");
+        CHECK(f != NULL);
+        if (f != NULL) {
+            fprintf(f, "{\"mrtd\":\"%s\"}\n", hex[0]);
+            fclose(f);
+        }
+        attex_tdx_verifier_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.collateral_dir = tu_source_path(DIR2026);
+        cfg.time = at("2026-02-15T00:00:00Z");
+        cfg.allow_incomplete_collateral = 1;
+        cfg.policy_path = "tdx-policy.json";
+        v = attex_tdx_verifier_new(&cfg, &err);
+        CHECK(v != NULL);
+        CHECK_RC(appraise(v, q5, n5, NULL, &a, &err), ATTEX_OK, &err);
+        CHECK(a.verdict == ATTEX_VERDICT_WARNING);
+        attex_appraisal_clear(&a);
+        attex_tdx_verifier_free(v);
+        unlink("tdx-policy.json");
+        v = attex_tdx_verifier_new(&cfg, &err);
+        CHECK(v == NULL && has(err.message, "tdx-policy.json"));
     }
     /* DEBUG: refused by default, accepted with allow_debug */
     tdx_body dbg = q.body;

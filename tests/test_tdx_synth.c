@@ -284,7 +284,7 @@ static void write_signed_json(pki *p, const char *name, const char *key, const c
     uint8_t sig[64];
     char hex[129];
     sign_raw(p->signer_k, (const uint8_t *)inner, strlen(inner), sig);
-    tdx_hex(sig, 64, hex);
+    util_hex(sig, 64, hex);
     size_t n = strlen(inner) + 256;
     char *doc = malloc(n);
     snprintf(doc, n, "{\"%s\":%s,\"signature\":\"%s\"}", key, inner, hex);
@@ -344,7 +344,7 @@ static void make_collateral(pki *p, const col_opts *o)
     snprintf(comps_sgx + a, sizeof(comps_sgx) - (size_t)a, "]");
     snprintf(comps_tdx + b, sizeof(comps_tdx) - (size_t)b, "]");
     char fm[13];
-    tdx_hex(fmspc, 6, fm);
+    util_hex(fmspc, 6, fm);
     char *inner = malloc(8192);
     snprintf(inner, 8192,
              "{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"%s\",\"nextUpdate\":\"%s\","
@@ -357,7 +357,7 @@ static void make_collateral(pki *p, const col_opts *o)
              o->platform_status);
     write_signed_json(p, "tcbinfo.json", "tcbInfo", inner);
     char mrs[65];
-    tdx_hex(qe_mrsigner, 32, mrs);
+    util_hex(qe_mrsigner, 32, mrs);
     snprintf(inner, 8192,
              "{\"id\":\"TD_QE\",\"version\":2,\"issueDate\":\"%s\",\"nextUpdate\":\"%s\","
              "\"tcbEvaluationDataNumber\":17,\"miscselect\":\"00000000\",\"miscselectMask\":"
@@ -576,7 +576,7 @@ int main(void)
         char pol[256], mrtd[97];
         uint8_t v[48];
         memset(v, 0xAB, 48);
-        tdx_hex(v, 48, mrtd);
+        util_hex(v, 48, mrtd);
         snprintf(pol, sizeof(pol), "{\"mrtd\":\"%s\"}", mrtd);
         CHECK_RC(run(&p, &base, &qo, pol, 0, 0, &a, &err), ATTEX_OK, &err);
         CHECK(a.verdict == ATTEX_VERDICT_AFFIRMING);
