@@ -451,10 +451,15 @@ static EVP_PKEY *ec_point_key(const char *group, const uint8_t *pt, size_t pt_le
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
         EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) <= 0)
         key = NULL;
-    /* EVP_PKEY_fromdata does not check that the point is on the curve; this does. */
+    /*
+     * EVP_PKEY_fromdata does not check that the point is on the curve; the
+     * quick check does. SEC1 s3.2.2.1: with cofactor 1 (P-256, P-384,
+     * P-521) a point on the curve is in the group, so the costly order
+     * check of EVP_PKEY_public_check adds nothing.
+     */
     if (key != NULL) {
         EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
-        if (chk == NULL || EVP_PKEY_public_check(chk) != 1) {
+        if (chk == NULL || EVP_PKEY_public_check_quick(chk) != 1) {
             EVP_PKEY_free(key);
             key = NULL;
         }

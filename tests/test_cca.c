@@ -242,7 +242,17 @@ static void test_sample_tamper(void)
         memcpy(copy, sample, sample_len);
         copy[pos] ^= 0x01;
         EXPECT_FAIL(v, copy, sample_len, rd_ab, "realm token signature (ES384)");
-        /* The last byte is in the platform... no: the realm signature ends the token. */
+        /* A RAK that is not a point on P-384 is refused before any signature check. */
+        cca_token t2;
+        CHECK(cca_token_decode(sample, sample_len, &t2, why, sizeof(why)) == 1);
+        for (size_t i = 0; i + t2.r_rak.n <= sample_len; i++)
+            if (memcmp(sample + i, t2.r_rak.p, t2.r_rak.n) == 0)
+                pos = i + t2.r_rak.n - 1;
+        cca_token_free(&t2);
+        memcpy(copy, sample, sample_len);
+        copy[pos] ^= 0x01;
+        EXPECT_FAIL(v, copy, sample_len, rd_ab, "public-key (44237) is not a valid P-384 point");
+        /* The realm signature ends the token. */
         memcpy(copy, sample, sample_len);
         copy[sample_len - 1] ^= 0x80;
         EXPECT_FAIL(v, copy, sample_len, rd_ab, "realm token signature");

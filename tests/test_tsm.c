@@ -46,6 +46,7 @@ typedef struct fake {
     int with_auxblob;
     size_t big_outblob;    /* nonzero: outblob of this many bytes */
     int race_bumps;        /* bump generation after serving outblob, this many times */
+    int write_bumps;       /* count an inblob write twice, this many times */
     volatile int stop;
     /* what happened */
     int entries, inblob_writes, outblob_reads;
@@ -158,6 +159,10 @@ static void *fake_main(void *arg)
                     memcpy(f->last_inblob, acc, sizeof(acc));
                     f->inblob_writes++;
                     gen++;
+                    if (f->write_bumps > 0) { /* another writer wrote right after */
+                        f->write_bumps--;
+                        gen++;
+                    }
                     acc_len = 0;
                 }
             }
@@ -424,6 +429,15 @@ static void test_race(void)
     attex_tsm_attester_config cfg = {f.root, 0};
     CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_OK, &err);
     CHECK(f.inblob_writes == 2 && f.outblob_reads == 2);
+    attex_tsm_report_clear(&r);
+    fake_stop(&f);
+    /* Another write between ours and the first read: noticed before outblob is read. */
+    fake_start(&f, "sev_guest");
+    f.write_bumps = 1;
+    fake_run(&f);
+    cfg.root = f.root;
+    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_OK, &err);
+    CHECK(f.inblob_writes == 2 && f.outblob_reads == 1);
     attex_tsm_report_clear(&r);
     fake_stop(&f);
     /* Always another writer: fails after the attempts, naming the cause; entry removed. */
