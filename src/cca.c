@@ -12,22 +12,16 @@
  * are read before its signature is checked because its key (RAK) is one of
  * them: its authority comes from the platform token's challenge = H(RAK).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
 
 #include <attex/cca.h>
 
@@ -37,6 +31,7 @@
 #include "cose.h"
 #include "crypto.h"
 #include "internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -55,55 +50,20 @@ static const char profile_realm[] = "tag:arm.com,2023:realm#1.0.0";
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 
-static void to_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static char *hex_dup(const uint8_t *p, size_t n)
-{
-    char *s = malloc(2 * n + 1);
-    if (s != NULL)
-        to_hex(p, n, s);
-    return s;
-}
-
 /* hex_short writes at most 64 bytes of p as hex, with "..." when longer (for messages). */
 static void hex_short(const uint8_t *p, size_t n, char out[2 * 64 + 4])
 {
     size_t m = n > 64 ? 64 : n;
-    to_hex(p, m, out);
+    util_hex(p, m, out);
     if (n > m)
         memcpy(out + 2 * m, "...", 4);
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* from_hex decodes an even-length hex string of at most 2*max digits; returns 1 on success. */
 static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t max, size_t *n)
 {
-    if (s_len == 0 || s_len % 2 != 0 || s_len / 2 > max)
+    if (s_len == 0 || s_len % 2 != 0 || s_len / 2 > max || !util_unhex(s, s_len, out, s_len / 2))
         return 0;
-    for (size_t i = 0; i < s_len / 2; i++) {
-        int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
     *n = s_len / 2;
     return 1;
 }
@@ -578,7 +538,7 @@ static int set_hex(json_t *o, const char *name, cca_bytes b)
 {
     if (b.p == NULL)
         return 1;
-    char *h = hex_dup(b.p, b.n);
+    char *h = util_hex_dup(b.p, b.n);
     int ok = h != NULL && json_object_set_new(o, name, json_string(h)) == 0;
     free(h);
     return ok;
@@ -620,7 +580,7 @@ static json_t *claims_json(const cca_token *t)
         json_decref(c);
     }
     for (size_t i = 0; ok && i < CCA_NUM_REM; i++) {
-        char *h = hex_dup(t->r_rem[i].p, t->r_rem[i].n);
+        char *h = util_hex_dup(t->r_rem[i].p, t->r_rem[i].n);
         ok = h != NULL && json_array_append_new(rem, json_string(h)) == 0;
         free(h);
     }
@@ -1172,84 +1132,10 @@ static int cca_verifier_appraise(void *ctx, const attex_cmw *record, const attex
 /* ---------------------------------------------------------------------- */
 /* Construction                                                           */
 
-/* read_small_file reads a whole regular file of at most max bytes, NUL-terminated. */
-static int read_small_file(const char *path, const char *what, size_t max, char **out,
-                           size_t *out_len, attex_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot open %s \"%s\": %s", what, path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        close(fd);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "%s \"%s\" is not a regular file of at most %zu bytes", what, path,
-                          max);
-    }
-    char *buf = malloc(max + 2);
-    size_t len = 0;
-    if (buf == NULL) {
-        close(fd);
-        return NOMEM(err);
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + len, max + 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || len + (size_t)r > max) {
-            int e = r < 0 ? errno : EFBIG;
-            close(fd);
-            free(buf);
-            return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                              "cannot read %s \"%s\": %s", what, path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return ATTEX_OK;
-}
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 static int platform_key_ok(EVP_PKEY *k)
 {
     return crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256) ||
-           crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP384R1_SHA384) ||
-           crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP521R1_SHA512);
-}
-
-static int load_platform_key(const char *path, EVP_PKEY **out, attex_error *err)
-{
-    char *text = NULL;
-    size_t len = 0;
-    int ret = read_small_file(path, "platform key file", CCA_MAX_TEXT_FILE, &text, &len, err);
-    if (ret != ATTEX_OK)
-        return ret;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(bio);
-    free(text);
-    ERR_clear_error();
-    if (key == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "platform key file \"%s\" holds no PEM public key (expected "
-                          "-----BEGIN PUBLIC KEY-----)",
-                          path);
-    *out = key;
-    return ATTEX_OK;
+           crypto_key_can_use(k, ATTEX_SCHEME_ECDSA_SECP384R1_SHA384);
 }
 
 attex_verifier *attex_cca_verifier_new(const attex_cca_verifier_config *cfg, attex_error *err)
@@ -1305,29 +1191,28 @@ attex_verifier *attex_cca_verifier_new(const attex_cca_verifier_config *cfg, att
                                  i - cfg->num_platform_keys);
                 break;
             }
-            ret = load_platform_key(what, &k, err);
+            ret = util_load_public_key(what, "platform key file", &k, err);
             if (ret != ATTEX_OK)
                 break;
         }
         v->keys[v->num_keys++] = k;
-        /* RFC 9053 s2.1: the platform signs with ES256/384/512, so the key is EC P-256/384/521. */
+        /* RFC 9053 s2.1: the platform signs with ES256 or ES384: the key is EC P-256 or P-384. */
         if (!platform_key_ok(k))
             ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                             "%s is not an EC P-256, P-384 or P-521 public key; CCA platform "
-                             "tokens are signed with ES256/ES384/ES512",
+                             "%s is not an EC P-256 or P-384 public key; CCA platform tokens "
+                             "are signed with ES256 or ES384",
                              what);
     }
     if (ret == ATTEX_OK && (cfg->policy_json != NULL || cfg->policy_path != NULL)) {
-        char *text = NULL;
-        size_t len = 0;
+        attex_buf text = ATTEX_BUF_INIT;
         if (cfg->policy_path != NULL)
-            ret = read_small_file(cfg->policy_path, "CCA policy file", CCA_MAX_TEXT_FILE, &text,
-                                  &len, err);
+            ret = util_read_file(cfg->policy_path, "CCA policy file", CCA_MAX_TEXT_FILE, &text,
+                                 err);
         if (ret == ATTEX_OK)
-            ret = parse_policy(text ? text : cfg->policy_json,
-                               text ? len : strlen(cfg->policy_json),
+            ret = parse_policy(text.data ? (const char *)text.data : cfg->policy_json,
+                               text.data ? text.len : strlen(cfg->policy_json),
                                cfg->policy_path ? cfg->policy_path : "JSON text", &v->policy, err);
-        free(text);
+        attex_buf_free(&text);
         v->have_policy = ret == ATTEX_OK;
     }
     if (ret != ATTEX_OK) {

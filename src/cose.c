@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/bn.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "bytes.h"
@@ -61,18 +58,16 @@ const char *cose_alg_name(int64_t alg)
     switch (alg) {
     case COSE_ALG_ES256: return "ES256";
     case COSE_ALG_ES384: return "ES384";
-    case COSE_ALG_ES512: return "ES512";
     default: return "?";
     }
 }
 
-const char *cose_alg_md(int64_t alg)
+int cose_alg_hash(int64_t alg, attex_hash *h)
 {
     switch (alg) {
-    case COSE_ALG_ES256: return "SHA256";
-    case COSE_ALG_ES384: return "SHA384";
-    case COSE_ALG_ES512: return "SHA512";
-    default: return NULL;
+    case COSE_ALG_ES256: *h = ATTEX_HASH_SHA256; return 1;
+    case COSE_ALG_ES384: *h = ATTEX_HASH_SHA384; return 1;
+    default: return 0;
     }
 }
 
@@ -82,7 +77,6 @@ static size_t alg_sig_len(int64_t alg)
     switch (alg) {
     case COSE_ALG_ES256: return 64;
     case COSE_ALG_ES384: return 96;
-    case COSE_ALG_ES512: return 132;
     default: return 0;
     }
 }
@@ -93,7 +87,6 @@ static uint16_t alg_scheme(int64_t alg)
     switch (alg) {
     case COSE_ALG_ES256: return ATTEX_SCHEME_ECDSA_SECP256R1_SHA256;
     case COSE_ALG_ES384: return ATTEX_SCHEME_ECDSA_SECP384R1_SHA384;
-    case COSE_ALG_ES512: return ATTEX_SCHEME_ECDSA_SECP521R1_SHA512;
     default: return 0;
     }
 }
@@ -187,7 +180,7 @@ int cose_sign1_decode(const uint8_t *in, size_t len, cose_sign1 *out, char *why,
     size_t want_sig = alg_sig_len(out->alg);
     if (want_sig == 0)
         return why_fail(why, why_size, "the COSE_Sign1 algorithm is %lld; accepted are ES256 "
-                                       "(-7), ES384 (-35) and ES512 (-36)",
+                                       "(-7) and ES384 (-35)",
                         (long long)out->alg);
     /* RFC 9052 s3: a parameter must not be both protected and unprotected; alg is protected. */
     if (!cbor_isa_map(items[1]))
@@ -240,40 +233,6 @@ int cose_sig_structure(const uint8_t *prot, size_t prot_len, const uint8_t *payl
     return ATTEX_OK;
 }
 
-int cose_ecdsa_verify_raw(EVP_PKEY *key, const char *md_name, const uint8_t *msg, size_t msg_len,
-                          const uint8_t *sig, size_t sig_len)
-{
-    if (key == NULL || md_name == NULL || sig == NULL || sig_len == 0 || sig_len % 2 != 0 ||
-        sig_len > 2 * 66)
-        return 0;
-    int ok = 0;
-    size_t half = sig_len / 2;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)half, NULL);
-    BIGNUM *s = BN_bin2bn(sig + half, (int)half, NULL);
-    uint8_t *der = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (es == NULL || r == NULL || s == NULL || ctx == NULL)
-        goto out;
-    /* RFC 9053 s2.1: r || s back to the DER form libcrypto verifies. */
-    if (ECDSA_SIG_set0(es, r, s) != 1)
-        goto out;
-    r = s = NULL; /* owned by es now */
-    int der_len = i2d_ECDSA_SIG(es, &der);
-    if (der_len <= 0)
-        goto out;
-    ok = EVP_DigestVerifyInit_ex(ctx, NULL, md_name, NULL, NULL, key, NULL) > 0 &&
-         EVP_DigestVerify(ctx, der, (size_t)der_len, msg, msg_len) == 1;
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    return ok;
-}
-
 int cose_sign1_verify(const cose_sign1 *c, EVP_PKEY *key)
 {
     if (c == NULL || key == NULL || alg_sig_len(c->alg) == 0 ||
@@ -283,8 +242,9 @@ int cose_sign1_verify(const cose_sign1 *c, EVP_PKEY *key)
     if (cose_sig_structure(c->prot, c->prot_len, c->payload, c->payload_len, &tbs, NULL) !=
         ATTEX_OK)
         return 0;
-    int ok = cose_ecdsa_verify_raw(key, cose_alg_md(c->alg), tbs.data, tbs.len, c->sig,
-                                   c->sig_len);
+    attex_hash h = ATTEX_HASH_SHA256;
+    int ok = cose_alg_hash(c->alg, &h) &&
+             crypto_ecdsa_verify_raw(key, h, tbs.data, tbs.len, c->sig, c->sig_len) == 1;
     attex_buf_free(&tbs);
     return ok;
 }

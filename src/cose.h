@@ -1,6 +1,6 @@
 /*
  * attex internal: COSE_Sign1 (RFC 9052 s4.2) decoding and ECDSA verification
- * (RFC 9053 s2.1: ES256, ES384, ES512), for evidence signed by someone else
+ * (RFC 9053 s2.1: ES256, ES384), for evidence signed by someone else
  * (Arm CCA tokens).
  *
  * Decoding runs the bounded pre-scan (cbor_load_exact) before libcbor sees
@@ -18,6 +18,7 @@
 #include <openssl/types.h>
 
 #include <attex/buf.h>
+#include <attex/ea.h>
 #include <attex/error.h>
 
 /* RFC 9052 s4.2: the one-byte encoding of tag 18 (COSE_Sign1_Tagged). */
@@ -28,7 +29,6 @@
 /* RFC 9053 s2.1: ECDSA algorithm identifiers. */
 #define COSE_ALG_ES256 (-7)
 #define COSE_ALG_ES384 (-35)
-#define COSE_ALG_ES512 (-36)
 /* Largest COSE_Sign1 decoded (the cmw_attestation extension carries at most 65535 bytes). */
 #define COSE_MAX_LEN 65535
 
@@ -47,7 +47,7 @@ typedef struct cose_sign1 {
 /*
  * cose_sign1_decode decodes a COSE_Sign1, tagged (0xD2 first) or untagged,
  * strictly: an array of 4, protected header a bstr holding a map with `alg`
- * one of ES256/ES384/ES512 and no `crit`, unprotected header a map without
+ * ES256 or ES384 (the hashes attex_hash has) and no `crit`, unprotected header a map without
  * `alg`, payload a bstr, signature a bstr of the algorithm's length. On
  * failure it writes a phrase saying what is wrong to why[why_size] and
  * returns 0; on success 1 (free with cose_sign1_free in both cases).
@@ -64,11 +64,11 @@ const char *cose_scan_why(int status);
 /* cose_sign1_free releases c's items and resets it. */
 void cose_sign1_free(cose_sign1 *c);
 
-/* cose_alg_name returns "ES256", "ES384", "ES512" or "?". */
+/* cose_alg_name returns "ES256", "ES384" or "?". */
 const char *cose_alg_name(int64_t alg);
 
-/* cose_alg_md returns the OpenSSL digest name of an ECDSA COSE algorithm, or NULL. */
-const char *cose_alg_md(int64_t alg);
+/* cose_alg_hash sets *h to the hash of an ECDSA COSE algorithm; returns 0 if it is not one. */
+int cose_alg_hash(int64_t alg, attex_hash *h);
 
 /* cose_sig_structure writes RFC 9052 s4.4 ["Signature1", protected, h'', payload]. */
 int cose_sig_structure(const uint8_t *prot, size_t prot_len, const uint8_t *payload,
@@ -80,13 +80,5 @@ int cose_sig_structure(const uint8_t *prot, size_t prot_len, const uint8_t *payl
  * key type, an odd signature or an allocation failure all give 0.
  */
 int cose_sign1_verify(const cose_sign1 *c, EVP_PKEY *key);
-
-/*
- * cose_ecdsa_verify_raw verifies an ECDSA signature in COSE form (r || s,
- * each half of sig_len, big-endian) of msg under digest md_name ("SHA384");
- * returns 1 or 0.
- */
-int cose_ecdsa_verify_raw(EVP_PKEY *key, const char *md_name, const uint8_t *msg, size_t msg_len,
-                          const uint8_t *sig, size_t sig_len);
 
 #endif /* ATTEX_COSE_H */

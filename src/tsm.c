@@ -124,11 +124,11 @@ static int open_attr(const tsm_req *q, const char *name, int flags, int wait)
 static int io_fail(attex_error *err, const tsm_req *q, const char *what, const char *name, int e)
 {
     if (e == EACCES || e == EPERM)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "configfs-tsm: permission denied %s %s/%s: run as root or give this "
                           "user write access to the report directory",
                           what, q->entry, name);
-    return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+    return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                       "configfs-tsm: %s %s/%s failed: %s", what, q->entry, name, strerror(e));
 }
 
@@ -170,7 +170,7 @@ static int read_attr(const tsm_req *q, const char *name, size_t max, int wait, a
             break;
         len += (size_t)r;
         if (len > max) {
-            ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_UNSUPPORTED, ATTEX_ALERT_NONE,
                              "configfs-tsm: %s/%s is larger than %zu bytes, the most attex "
                              "accepts",
                              q->entry, name, max);
@@ -226,7 +226,7 @@ static int write_inblob(const tsm_req *q, const uint8_t *data, attex_error *err)
     if (w < 0)
         return io_fail(err, q, "writing", "inblob", e);
     if (w != TSM_INBLOB_LEN)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "configfs-tsm: writing %s/inblob wrote %zd of %d bytes", q->entry, w,
                           TSM_INBLOB_LEN);
     return ATTEX_OK;
@@ -260,9 +260,9 @@ static int make_entry(const char *root, tsm_req *q, attex_error *err)
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         int e = errno;
         if (e == EACCES || e == EPERM)
-            return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+            return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                               "configfs-tsm: permission denied reaching %s: run as root", root);
-        return attex_fail(err, ATTEX_ERR_UNSUPPORTED, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                           "configfs-tsm is not available: %s is not a directory (no TEE guest "
                           "driver with TSM support loaded, Linux older than 6.7, or configfs "
                           "not mounted: mount -t configfs none /sys/kernel/config)",
@@ -288,15 +288,15 @@ static int make_entry(const char *root, tsm_req *q, attex_error *err)
         if (e == EEXIST)
             continue;
         if (e == EACCES || e == EPERM || e == EROFS)
-            return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+            return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                               "configfs-tsm: permission denied creating a report entry in %s "
                               "(%s): run as root or give this user write access to it",
                               root, strerror(e));
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "configfs-tsm: cannot create a report entry in %s: %s", root,
                           strerror(e));
     }
-    return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+    return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                       "configfs-tsm: cannot create a unique report entry in %s", root);
 }
 
@@ -358,7 +358,7 @@ static int one_attempt(const tsm_req *q, const uint8_t *report_data, attex_tsm_r
                           shown);
     }
     if (out->outblob.len == 0)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "configfs-tsm: %s/outblob is empty: the %s provider made no report",
                           q->entry, out->provider);
     return ATTEX_OK;
@@ -392,13 +392,13 @@ int attex_tsm_report_get(const attex_tsm_attester_config *cfg, const uint8_t rep
         ret = one_attempt(&q, report_data, out, &raced, err);
     }
     if (ret == ATTEX_OK && raced)
-        ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        ret = attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                          "configfs-tsm: %s/generation changed while the report was read, %u "
                          "times: another process is writing to this entry concurrently",
                          q.entry, attempts);
     /* Every path removes the entry: configfs entries pin kernel memory. */
     if (!remove_entry(&q) && ret == ATTEX_OK)
-        ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        ret = attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                          "configfs-tsm: cannot remove the report entry %s: %s", q.entry,
                          strerror(errno));
     if (ret != ATTEX_OK)
@@ -490,7 +490,7 @@ attex_attester *attex_tsm_attester_new(const attex_tsm_attester_config *cfg, att
     const char *root = cfg && cfg->root ? cfg->root : ATTEX_TSM_DEFAULT_ROOT;
     struct stat st;
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        attex_fail(err, ATTEX_ERR_UNSUPPORTED, ATTEX_ALERT_NONE,
+        attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                    "configfs-tsm is not available: %s is not a directory (no TEE guest driver "
                    "with TSM support loaded, Linux older than 6.7, or configfs not mounted: "
                    "mount -t configfs none /sys/kernel/config)",

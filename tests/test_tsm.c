@@ -446,7 +446,7 @@ static void test_race(void)
     fake_run(&f);
     cfg.root = f.root;
     cfg.attempts = 4;
-    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
+    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_UNAVAILABLE, &err);
     CHECK(strstr(err.message, "generation changed while the report was read, 4 times") != NULL);
     CHECK(f.inblob_writes == 4);
     fake_stop(&f);
@@ -462,8 +462,8 @@ static void test_errors(void)
     snprintf(missing, sizeof(missing), "%s/no-such-dir", base);
     attex_tsm_attester_config cfg = {missing, 0};
     CHECK(attex_tsm_attester_new(&cfg, &err) == NULL);
-    CHECK(err.code == ATTEX_ERR_UNSUPPORTED && strstr(err.message, "not available") != NULL);
-    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_UNSUPPORTED, &err);
+    CHECK(err.code == ATTEX_ERR_UNAVAILABLE && strstr(err.message, "not available") != NULL);
+    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_UNAVAILABLE, &err);
     /* Unknown provider. */
     fake f;
     fake_start(&f, "foo_guest");
@@ -477,7 +477,7 @@ static void test_errors(void)
     f.big_outblob = 4 * ATTEX_TSM_MAX_BLOB; /* more than the reader and the pipe hold: EPIPE */
     fake_run(&f);
     cfg.root = f.root;
-    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
+    CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_UNSUPPORTED, &err);
     CHECK(strstr(err.message, "outblob is larger than 65535 bytes") != NULL);
     fake_stop(&f);
     /* Permission denied (meaningless as root, who passes every permission check). */
@@ -485,7 +485,7 @@ static void test_errors(void)
         fake_start(&f, "tdx_guest");
         chmod(f.root, 0500);
         cfg.root = f.root;
-        CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
+        CHECK_RC(attex_tsm_report_get(&cfg, rd, &r, &err), ATTEX_ERR_IO, &err);
         CHECK(strstr(err.message, "permission denied") != NULL);
         chmod(f.root, 0700);
         rmdir(f.root);
@@ -499,7 +499,7 @@ static void test_errors(void)
         if (pid == 0) {
             attex_error e2;
             int ok = setgid(65534) == 0 && setuid(65534) == 0 &&
-                     attex_tsm_report_get(&cfg, rd, &r, &e2) == ATTEX_ERR_INVALID_ARGUMENT &&
+                     attex_tsm_report_get(&cfg, rd, &r, &e2) == ATTEX_ERR_IO &&
                      strstr(e2.message, "permission denied creating a report entry") != NULL;
             _exit(ok ? 0 : 1);
         }

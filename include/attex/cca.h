@@ -11,7 +11,7 @@
  *
  * Accepted encodings: the legacy tag-399 collection {44234: bstr, 44241:
  * bstr} (TF-RMM, RMM 1.0) and the CMW collection tag 907 {44234: [263,
- * bstr], 44241: [263, bstr]}. Signatures: ES256, ES384, ES512. Evidence
+ * bstr], 44241: [263, bstr]}. Signatures: ES256, ES384. Evidence
  * travels as a CMW Record (ind 4) of type ATTEX_CCA_MEDIA_TYPE whose value
  * is the token.
  */

@@ -81,9 +81,12 @@ void attex_tsm_report_clear(attex_tsm_report *r);
  * read outblob, auxblob (if present) and provider, checking after each
  * read that `generation` has not moved (else the whole request is retried,
  * cfg->attempts times at most, then fails), and rmdir the entry whatever
- * happens. Errors say what to do: configfs-tsm absent (no TEE guest driver
- * or configfs not mounted), permission denied (needs root or write access
- * to the root), provider unknown, blob larger than ATTEX_TSM_MAX_BLOB.
+ * happens. Errors say what to do: ATTEX_ERR_UNAVAILABLE when configfs-tsm
+ * is absent (no TEE guest driver, or configfs not mounted) or another
+ * writer kept changing the entry; ATTEX_ERR_IO for permission denied (needs
+ * root or write access to the root) and other file errors;
+ * ATTEX_ERR_UNSUPPORTED for an unknown provider or a blob larger than
+ * ATTEX_TSM_MAX_BLOB.
  *
  * When the root is not on configfs (a test tree driven by an emulator, as
  * go-configfs-tsm's faketsm does), attribute files that do not exist yet are
