@@ -672,7 +672,8 @@ int main(void)
         fclose(f);
     }
     CHECK(sample != NULL && sample_len == 1222);
-    snprintf(base, sizeof(base), "/tmp/attex-tsm-XXXXXX");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(base, sizeof(base), "%s/attex-tsm-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     CHECK(mkdtemp(base) != NULL);
     test_kinds();
     test_decode();
