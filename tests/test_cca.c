@@ -368,6 +368,10 @@ typedef struct tb {
     int64_t realm_alg;          /* 0: ES384 */
     const char *rak_hash_algo;  /* NULL: sha-256 */
     uint8_t rim_byte, perso_byte, rem3_byte, impl_byte, sw_meas_byte;
+    uint8_t ueid_type;          /* 0: 0x01 (RAND) */
+    int sw_no_signer;           /* first component without signer-id */
+    int rem_count;              /* 0: 4 */
+    uint64_t big_lifecycle;     /* nonzero: this lifecycle, unchecked */
 } tb;
 
 static size_t rak_point(uint8_t pt[97])
@@ -405,7 +409,7 @@ static void put_claims_p(attex_writer *w, const tb *o, const uint8_t *rak, size_
     }
     if (CLAIM(256)) {
         memset(buf, 0x22, 33);
-        buf[0] = 0x01;
+        buf[0] = o->ueid_type ? o->ueid_type : 0x01;
         cbor_put_int(w, 256);
         cbor_put_bytes(w, buf, 33);
     }
@@ -415,13 +419,15 @@ static void put_claims_p(attex_writer *w, const tb *o, const uint8_t *rak, size_
     }
     if (CLAIM(2395)) {
         cbor_put_int(w, 2395);
-        cbor_put_int(w, (int64_t)(o->lifecycle ? o->lifecycle : 0x3000));
+        cbor_put_int(w, (int64_t)(o->big_lifecycle ? o->big_lifecycle
+                                  : o->lifecycle ? o->lifecycle : 0x3000));
     }
     if (CLAIM(2399)) {
         cbor_put_int(w, 2399);
         cbor_put_head(w, CBOR_MAJOR_ARRAY, 2);
         for (int i = 0; i < 2; i++) {
-            cbor_put_head(w, CBOR_MAJOR_MAP, 4);
+            int no_signer = i == 0 && o->sw_no_signer;
+            cbor_put_head(w, CBOR_MAJOR_MAP, no_signer ? 3 : 4);
             cbor_put_int(w, 1);
             cbor_put_text(w, i ? "RMM" : "BL", i ? 3 : 2);
             cbor_put_int(w, 2);
@@ -429,6 +435,8 @@ static void put_claims_p(attex_writer *w, const tb *o, const uint8_t *rak, size_
             cbor_put_bytes(w, buf, 32);
             cbor_put_int(w, 4);
             cbor_put_text(w, "1.0", 3);
+            if (no_signer)
+                continue;
             cbor_put_int(w, 5);
             memset(buf, 0x55, 32);
             cbor_put_bytes(w, buf, 32);
@@ -469,9 +477,10 @@ static void put_claims_r(attex_writer *w, const tb *o, const uint8_t *rak, size_
         cbor_put_bytes(w, buf, 32);
     }
     if (RCLAIM(44239)) {
+        int nrem = o->rem_count ? o->rem_count : 4;
         cbor_put_int(w, 44239);
-        cbor_put_head(w, CBOR_MAJOR_ARRAY, 4);
-        for (int i = 0; i < 4; i++) {
+        cbor_put_head(w, CBOR_MAJOR_ARRAY, (uint64_t)nrem);
+        for (int i = 0; i < nrem; i++) {
             memset(buf, i == 3 && o->rem3_byte ? o->rem3_byte : 0x88 + i, 32);
             cbor_put_bytes(w, buf, 32);
         }
@@ -663,6 +672,16 @@ static void test_built(void)
     BUILD(o.realm_alg = COSE_ALG_ES256);
     EXPECT_FAIL(v, t.data, t.len, rd_ab, "ES256 signatures are exactly 64");
 
+    /* Claim shapes. */
+    BUILD(o.ueid_type = 0x02);
+    EXPECT_FAIL(v, t.data, t.len, rd_ab, "instance-id (256) does not start with 0x01");
+    BUILD(o.sw_no_signer = 1);
+    EXPECT_FAIL(v, t.data, t.len, rd_ab, "sw-component 0 lacks its signer-id (5)");
+    BUILD(o.rem_count = 3);
+    EXPECT_FAIL(v, t.data, t.len, rd_ab, "extensible-measurements (44239) is not an array of 4");
+    BUILD(o.big_lifecycle = 0x10000);
+    EXPECT_FAIL(v, t.data, t.len, rd_ab, "security-lifecycle (2395) is not an integer 0..65535");
+
     /* Lifecycle. */
     BUILD(o.lifecycle = 0x5000);
     EXPECT_VERDICT(v, t.data, t.len, rd_ab, ATTEX_VERDICT_CONTRAINDICATED,
@@ -717,6 +736,155 @@ static void test_built(void)
     attex_cca_verifier_free(v);
     attex_buf_free(&t);
 #undef BUILD
+}
+
+/* ---- COSE_Sign1 and collection shapes ----------------------------------- */
+
+/* cose_with writes a COSE_Sign1 from raw parts: protected header map bytes, unprotected. */
+static void cose_with(attex_buf *out, int tagged, const uint8_t *ph, size_t ph_len,
+                      const uint8_t *uh, size_t uh_len, size_t sig_len)
+{
+    attex_writer w;
+    uint8_t sig[200];
+    memset(sig, 0x11, sizeof(sig));
+    wr_init(&w, 4096);
+    if (tagged)
+        wr_u8(&w, 0xD2);
+    cbor_put_head(&w, CBOR_MAJOR_ARRAY, 4);
+    cbor_put_bytes(&w, ph, ph_len);
+    wr_bytes(&w, uh, uh_len);
+    cbor_put_bytes(&w, (const uint8_t *)"\xa0", 1);
+    cbor_put_bytes(&w, sig, sig_len);
+    CHECK(wr_finish(&w, out) == 1);
+}
+
+static void expect_cose(int tagged, const char *ph, size_t ph_len, const char *uh, size_t uh_len,
+                        size_t sig_len, const char *want, int line)
+{
+    attex_buf b = ATTEX_BUF_INIT;
+    cose_with(&b, tagged, (const uint8_t *)ph, ph_len, (const uint8_t *)uh, uh_len, sig_len);
+    cose_sign1 c;
+    char why[300] = "";
+    int ok = cose_sign1_decode(b.data, b.len, &c, why, sizeof(why));
+    cose_sign1_free(&c);
+    attex_buf_free(&b);
+    if (want == NULL ? ok == 1 : (ok == 0 && strstr(why, want) != NULL)) {
+        tu_passed++;
+    } else {
+        tu_failed++;
+        fprintf(stderr, "line %d: cose decode: want %s, got %d: %s\n", line,
+                want ? want : "success", ok, why);
+    }
+}
+#define EXPECT_COSE(tg, ph, uh, sl, want) \
+    expect_cose(tg, ph, sizeof(ph) - 1, uh, sizeof(uh) - 1, sl, want, __LINE__)
+
+static void test_cose_shapes(void)
+{
+    EXPECT_COSE(1, "\xa1\x01\x38\x22", "\xa0", 96, NULL);  /* ES384, tagged */
+    EXPECT_COSE(0, "\xa1\x01\x26", "\xa0", 64, NULL);      /* ES256, untagged */
+    EXPECT_COSE(1, "\xa2\x01\x38\x22\x04\x41\x01", "\xa1\x04\x41\x02", 96, NULL); /* kid */
+    EXPECT_COSE(1, "\xa1\x01\x38\x23", "\xa0", 132, "algorithm is -36");
+    EXPECT_COSE(1, "\xa1\x01\x38\x22", "\xa0", 64, "signature is 64 bytes; ES384");
+    EXPECT_COSE(1, "\xa1\x01\x26", "\xa0", 96, "signature is 96 bytes; ES256");
+    EXPECT_COSE(1, "\xa2\x01\x38\x22\x02\x81\x04", "\xa0", 96, "has crit (2)");
+    EXPECT_COSE(1, "\xa1\x01\x38\x22", "\xa1\x01\x26", 96, "unprotected header carries alg");
+    EXPECT_COSE(1, "\xa1\x01\x38\x22", "\xa1\x02\x80", 96, "unprotected header carries crit");
+    EXPECT_COSE(1, "\xa1\x01\x65" "ES384", "\xa0", 96, "one integer alg");
+    EXPECT_COSE(1, "\xa2\x01\x38\x22\x01\x38\x22", "\xa0", 96, "one integer alg");
+    EXPECT_COSE(1, "\xa1\x04\x41\x01", "\xa0", 96, "one integer alg");
+    EXPECT_COSE(1, "\x80", "\xa0", 96, "one integer alg");
+    EXPECT_COSE(1, "\xa1\x01\x38\x22", "\x80", 96, "unprotected header is not a map");
+    EXPECT_COSE(1, "\xa1\x01\x38\x22\x00", "\xa0", 96, "protected header is not well-formed");
+    cose_sign1 c;
+    char why[300];
+    /* Another tag (COSE_Mac0, 0xD1) and a nil payload. */
+    static const uint8_t mac0[] = {0xD1, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x40, 0x40};
+    CHECK(cose_sign1_decode(mac0, sizeof(mac0), &c, why, sizeof(why)) == 0 &&
+          strstr(why, "a CBOR tag where none is expected") != NULL);
+    cose_sign1_free(&c);
+    static const uint8_t nil[] = {0xD2, 0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0xF6, 0x40};
+    CHECK(cose_sign1_decode(nil, sizeof(nil), &c, why, sizeof(why)) == 0 &&
+          strstr(why, "payload is not a byte string") != NULL);
+    cose_sign1_free(&c);
+    /* A P-256 key cannot verify ES384: refused before any arithmetic. */
+    cca_token t;
+    CHECK(cca_token_decode(sample, sample_len, &t, why, sizeof(why)) == 1);
+    EVP_PKEY *p256 = tu_key("p256");
+    CHECK(cose_sign1_verify(&t.realm, t.rak) == 1);
+    CHECK(cose_sign1_verify(&t.realm, p256) == 0);
+    CHECK(cose_sign1_verify(&t.realm, NULL) == 0);
+    EVP_PKEY_free(p256);
+
+    /* Collection shapes, from the sample's two tokens. */
+    attex_verifier *v = make_verifier(NULL, NULL, 0);
+    attex_writer w;
+    attex_buf b = ATTEX_BUF_INIT;
+    uint8_t *pc = malloc(65536), *rc = malloc(65536);
+    size_t pn = 0, rn = 0;
+    /* The views point into libcbor's copies; re-encode them as bstrs below. */
+    CHECK(pc != NULL && rc != NULL);
+    if (v != NULL && pc != NULL && rc != NULL) {
+        const cbor_item_t *coll = t.collection;
+        for (size_t i = 0; i < cbor_map_size(coll); i++) {
+            const cbor_item_t *val = cbor_map_handle(coll)[i].value;
+            uint64_t key = cbor_get_int(cbor_map_handle(coll)[i].key);
+            memcpy(key == 44234 ? pc : rc, cbor_bytestring_handle(val),
+                   cbor_bytestring_length(val));
+            *(key == 44234 ? &pn : &rn) = cbor_bytestring_length(val);
+        }
+        static const struct {
+            int shape;
+            const char *want;
+        } cases[] = {
+            {0, "exactly two entries"},          /* realm only */
+            {1, "has the platform token (44234) twice"},
+            {2, "lacks the realm token (key 44241)"}, /* platform + other key */
+            {3, "platform token (key 44234) is not a byte string"},
+            {4, "not a CMW record [263, bstr]"}, /* tag 907 with plain bstrs */
+            {5, "must start with CBOR tag 399"},  /* tag 400 */
+            {6, "exactly two entries"},           /* three entries */
+        };
+        for (size_t k = 0; k < ATTEX_ARRAY_LEN(cases); k++) {
+            int sh = cases[k].shape;
+            wr_init(&w, 65536);
+            wr_u8(&w, 0xD9);
+            wr_u16(&w, sh == 4 ? 907 : sh == 5 ? 400 : 399);
+            cbor_put_head(&w, CBOR_MAJOR_MAP, sh == 0 ? 1 : sh == 6 ? 3 : 2);
+            if (sh != 0) {
+                cbor_put_int(&w, 44234);
+                if (sh == 3)
+                    cbor_put_text(&w, "x", 1);
+                else
+                    cbor_put_bytes(&w, pc, pn);
+            }
+            cbor_put_int(&w, sh == 1 ? 44234 : sh == 2 ? 44242 : 44241);
+            cbor_put_bytes(&w, rc, rn);
+            if (sh == 6) {
+                cbor_put_int(&w, 1);
+                cbor_put_int(&w, 1);
+            }
+            CHECK(wr_finish(&w, &b) == 1);
+            EXPECT_FAIL(v, b.data, b.len, rd_ab, cases[k].want);
+            attex_buf_free(&b);
+        }
+        /* Platform and realm swapped: the platform claims fail as realm claims. */
+        wr_init(&w, 65536);
+        wr_u8(&w, 0xD9);
+        wr_u16(&w, 399);
+        cbor_put_head(&w, CBOR_MAJOR_MAP, 2);
+        cbor_put_int(&w, 44234);
+        cbor_put_bytes(&w, rc, rn);
+        cbor_put_int(&w, 44241);
+        cbor_put_bytes(&w, pc, pn);
+        CHECK(wr_finish(&w, &b) == 1);
+        EXPECT_FAIL(v, b.data, b.len, rd_ab, "realm claim challenge (10) is not a byte string of 64..64");
+        attex_buf_free(&b);
+    }
+    free(pc);
+    free(rc);
+    cca_token_free(&t);
+    attex_cca_verifier_free(v);
 }
 
 /* ---- plug-in and configuration --------------------------------------- */
@@ -810,6 +978,7 @@ int main(void)
         test_sample_truncated();
         test_describe();
         test_plugin();
+        test_cose_shapes();
     }
     test_built();
     test_config();
