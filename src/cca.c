@@ -3,7 +3,7 @@
  *
  * References: Arm CCA Security Model / RME system architecture (DEN0137)
  * "Attestation token" chapter, draft-ffm-rats-cca-token (claim keys and
- * profiles), RFC 9052/9053 (COSE_Sign1, ES256/384/512), PROTOCOL.md s3
+ * profiles), RFC 9052/9053 (COSE_Sign1, ES256/ES384), PROTOCOL.md s3
  * (the realm challenge carries attex_binding.report_data).
  *
  * All decoding goes through cbor_load_exact (bounded pre-scan) and the
