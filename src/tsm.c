@@ -38,8 +38,8 @@
 #define TSM_CONFIGFS_MAGIC 0x62656570
 /* configfs-tsm ABI: inblob takes at most 64 bytes; TDX and SNP require exactly 64. */
 #define TSM_INBLOB_LEN 64
-/* How long an emulated tree may take to populate a new entry (milliseconds). */
-#define TSM_EMULATED_WAIT_MS 2000
+/* How long an emulated tree may take to populate a new entry (ms; generous for loaded CI machines). */
+#define TSM_EMULATED_WAIT_MS 10000
 #define TSM_DEFAULT_ATTEMPTS 3
 #define TSM_MAX_ATTEMPTS 100
 

@@ -90,7 +90,7 @@ void attex_tsm_report_clear(attex_tsm_report *r);
  *
  * When the root is not on configfs (a test tree driven by an emulator, as
  * go-configfs-tsm's faketsm does), attribute files that do not exist yet are
- * waited for (2 s at most) and the entry's files are removed before rmdir.
+ * waited for (10 s at most) and the entry's files are removed before rmdir.
  */
 int attex_tsm_report_get(const attex_tsm_attester_config *cfg, const uint8_t report_data[64],
                          attex_tsm_report *out, attex_error *err);
