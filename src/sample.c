@@ -35,6 +35,7 @@
 
 #include "bytes.h"
 #include "cbor_rw.h"
+#include "cose.h"
 #include "crypto.h"
 #include "internal.h"
 #include "sample_internal.h"
@@ -220,15 +221,8 @@ static int writer_done(attex_writer *w, attex_buf *out, const char *what, attex_
 int sample_sig_structure(const uint8_t *prot, size_t prot_len, const uint8_t *payload,
                          size_t payload_len, attex_buf *out, attex_error *err)
 {
-    attex_writer w;
-    wr_init(&w, 2 * SAMPLE_MAX_EVIDENCE);
-    /* RFC 9052 s4.4: Sig_structure = ["Signature1", body_protected, external_aad, payload]. */
-    cbor_put_head(&w, CBOR_MAJOR_ARRAY, 4);
-    cbor_put_text(&w, "Signature1", 10);
-    cbor_put_bytes(&w, prot, prot_len);
-    cbor_put_bytes(&w, NULL, 0); /* external_aad: none; the binding travels in the claims */
-    cbor_put_bytes(&w, payload, payload_len);
-    return writer_done(&w, out, "the COSE Sig_structure", err);
+    /* RFC 9052 s4.4, with no external_aad: the binding travels in the claims. One encoder (cose.c). */
+    return cose_sig_structure(prot, prot_len, payload, payload_len, out, err);
 }
 
 int sample_cose_sign1(EVP_PKEY *key, const uint8_t *prot, size_t prot_len,
