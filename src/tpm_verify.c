@@ -464,9 +464,16 @@ typedef struct tpm_ref {
     size_t num_values;
 } tpm_ref;
 
+/* A pinned AK, with its SubjectPublicKeyInfo DER: evidence names its AK by those bytes. */
+typedef struct pinned_ak {
+    EVP_PKEY *key;
+    uint8_t *der;
+    size_t der_len;
+} pinned_ak;
+
 typedef struct tpm_verifier {
     attex_verifier v; /* first: the public handle is this struct */
-    EVP_PKEY **aks;
+    pinned_ak *aks;
     size_t num_aks;
     X509_STORE *roots;
     tpm_ref *refs;
@@ -501,15 +508,14 @@ static int reject_with(attex_appraisal *out, attex_error *err, int ret, const at
     return reject(out, err, "%s", why->message);
 }
 
-static void spki_sha256_hex(EVP_PKEY *key, char out[65])
+/* spki_sha256_hex fingerprints an AK by the SubjectPublicKeyInfo bytes the evidence carries. */
+static void spki_sha256_hex(const uint8_t *der, size_t len, char out[65])
 {
-    uint8_t *der = NULL, d[32];
-    int n = i2d_PUBKEY(key, &der);
-    if (n > 0 && crypto_digest(ATTEX_HASH_SHA256, der, (size_t)n, d, NULL) == ATTEX_OK)
+    uint8_t d[32];
+    if (crypto_digest(ATTEX_HASH_SHA256, der, len, d, NULL) == ATTEX_OK)
         to_hex(d, 32, out);
     else
         snprintf(out, 65, "?");
-    OPENSSL_free(der);
     ERR_clear_error();
 }
 
@@ -536,6 +542,17 @@ static int key_ok(EVP_PKEY *k)
 static int trust_ak(const tpm_verifier *v, const tpm_evidence *e, EVP_PKEY **ak, int *how,
                     attex_appraisal *out, attex_error *err)
 {
+    /*
+     * A pinned AK is recognised by its exact SPKI bytes (DER is canonical),
+     * which spares decoding the key: the common case, and the fast one.
+     */
+    for (size_t i = 0; i < v->num_aks; i++)
+        if (v->aks[i].der_len == e->ak_len && memcmp(v->aks[i].der, e->ak, e->ak_len) == 0 &&
+            EVP_PKEY_up_ref(v->aks[i].key) == 1) {
+            *ak = v->aks[i].key;
+            *how = 1;
+            return ATTEX_OK;
+        }
     const uint8_t *p = e->ak;
     EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)e->ak_len);
     if (k == NULL || p != e->ak + e->ak_len) {
@@ -547,8 +564,9 @@ static int trust_ak(const tpm_verifier *v, const tpm_evidence *e, EVP_PKEY **ak,
         EVP_PKEY_free(k);
         return reject(out, err, "the AK is neither EC P-256/P-384 nor RSA of 2048 bits or more");
     }
+    /* The same key in another encoding (explicit curve parameters...) is still that key. */
     for (size_t i = 0; i < v->num_aks; i++)
-        if (EVP_PKEY_eq(k, v->aks[i]) == 1) {
+        if (EVP_PKEY_eq(k, v->aks[i].key) == 1) {
             *ak = k;
             *how = 1;
             return ATTEX_OK;
@@ -594,7 +612,7 @@ static int trust_ak(const tpm_verifier *v, const tpm_evidence *e, EVP_PKEY **ak,
             return ATTEX_OK;
         }
         char fp[65];
-        spki_sha256_hex(k, fp);
+        spki_sha256_hex(e->ak, e->ak_len, fp);
         EVP_PKEY_free(k);
         if (verified)
             return reject(out, err, "the AK certificate's key is not the AK that signed (AK "
@@ -605,7 +623,7 @@ static int trust_ak(const tpm_verifier *v, const tpm_evidence *e, EVP_PKEY **ak,
                       fp, why[0] ? why : "no usable chain");
     }
     char fp[65];
-    spki_sha256_hex(k, fp);
+    spki_sha256_hex(e->ak, e->ak_len, fp);
     EVP_PKEY_free(k);
     return reject(out, err, "unknown AK (SPKI SHA-256 %s): not one of the %zu pinned AK(s)%s",
                   fp, v->num_aks,
@@ -773,12 +791,12 @@ static void appraise_pcrs(const tpm_verifier *v, const tpm_quote *q, const tpm_e
     }
 }
 
-static char *claims_to_json(const tpm_quote *q, const tpm_evidence *e, EVP_PKEY *ak, int how)
+static char *claims_to_json(const tpm_quote *q, const tpm_evidence *e, int how)
 {
     json_t *root = json_object(), *pcrs = json_object();
     char fp[65], hex[2 * (2 + TPM_MAX_DIGEST) + 1];
     char *text = NULL;
-    spki_sha256_hex(ak, fp);
+    spki_sha256_hex(e->ak, e->ak_len, fp);
     int ok = root != NULL && pcrs != NULL &&
              json_object_set_new(root, "ak_spki_sha256", json_string(fp)) == 0 &&
              json_object_set_new(root, "ak_trust",
@@ -877,7 +895,7 @@ int attex_tpm_evidence_appraise(const attex_verifier *verifier, const uint8_t *e
     }
     if ((ret = check_pcr_digest(&q, &s, &e, out, err)) != ATTEX_OK)
         goto done;
-    out->claims_json = claims_to_json(&q, &e, ak, how);
+    out->claims_json = claims_to_json(&q, &e, how);
     if (out->claims_json == NULL) {
         reject(out, err, "out of memory rendering the claims");
         ret = NOMEM(err);
@@ -1056,7 +1074,14 @@ static int add_ak(tpm_verifier *v, EVP_PKEY *k, const char *what, attex_error *e
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "%s is missing or not an EC P-256/P-384 or RSA (>= 2048) public key",
                           what);
-    v->aks[v->num_aks++] = k;
+    uint8_t *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    if (n <= 0)
+        return attex_fail_crypto(err, "encoding a pinned AK");
+    pinned_ak *a = &v->aks[v->num_aks++];
+    a->key = k;
+    a->der = der;
+    a->der_len = (size_t)n;
     return ATTEX_OK;
 }
 
@@ -1180,8 +1205,10 @@ void attex_tpm_verifier_free(attex_verifier *verifier)
     if (verifier == NULL)
         return;
     tpm_verifier *v = (tpm_verifier *)verifier;
-    for (size_t i = 0; i < v->num_aks; i++)
-        EVP_PKEY_free(v->aks[i]);
+    for (size_t i = 0; i < v->num_aks; i++) {
+        EVP_PKEY_free(v->aks[i].key);
+        OPENSSL_free(v->aks[i].der);
+    }
     free(v->aks);
     X509_STORE_free(v->roots);
     for (size_t i = 0; i < v->num_refs; i++)
