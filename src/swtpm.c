@@ -242,7 +242,7 @@ int attex_swtpm_start(unsigned timeout_ms, attex_swtpm **out, attex_error *err)
     if (mkdtemp(s->dir) == NULL) {
         int e = errno;
         free(s);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "cannot create a temporary directory for the swtpm state: %s",
                           strerror(e));
     }
@@ -266,7 +266,7 @@ int attex_swtpm_start(unsigned timeout_ms, attex_swtpm **out, attex_error *err)
     }
     remove_dir(s->dir);
     free(s);
-    return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+    return attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                       "cannot start swtpm: %s", why);
 }
 

@@ -56,11 +56,14 @@ typedef struct tpm_conn {
 
 /*
  * tpm_fail reports a TSS2 response code with its decoding (Tss2_RC_Decode),
- * and what it usually means for the user.
+ * and what it usually means for the user: ATTEX_ERR_UNAVAILABLE when the
+ * TPM is unreachable or busy (retrying may help), ATTEX_ERR_ATTESTATION
+ * when it refused the command.
  */
 static int tpm_fail(attex_error *err, const tpm_conn *c, TSS2_RC rc, const char *what)
 {
     const char *hint = "";
+    int code = ATTEX_ERR_UNAVAILABLE;
     TSS2_RC layer = rc & TSS2_RC_LAYER_MASK, base = rc & 0xFFFF;
     if ((layer == TSS2_TCTI_RC_LAYER || layer == TSS2_ESAPI_RC_LAYER ||
          layer == TSS2_SYS_RC_LAYER) &&
@@ -74,7 +77,9 @@ static int tpm_fail(attex_error *err, const tpm_conn *c, TSS2_RC rc, const char 
              (base == TPM2_RC_OBJECT_MEMORY || base == TPM2_RC_SESSION_MEMORY))
         hint = ": the TPM is out of object slots (use a resource manager such as "
                "/dev/tpmrm0, or flush contexts)";
-    return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+    else
+        code = ATTEX_ERR_ATTESTATION;
+    return attex_fail(err, code, ATTEX_ALERT_NONE,
                       "TPM (%s): %s failed: TPM response 0x%x, %s%s", c->where, what, rc,
                       Tss2_RC_Decode(rc), hint);
 }
@@ -147,7 +152,7 @@ static int probe(const char *conf, unsigned timeout_ms, attex_error *err)
         tcti_param(params, "port", port, sizeof(port));
         int e = probe_tcp(host, port, timeout_ms);
         if (e != 0)
-            return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+            return attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                               "TPM (%s): no TPM simulator answers at %s port %s: %s", conf, host,
                               port, e == ETIMEDOUT ? "timed out" : strerror(e));
         return ATTEX_OK;
@@ -163,8 +168,12 @@ static int probe(const char *conf, unsigned timeout_ms, attex_error *err)
                                : e == EBUSY  ? ": another process holds it (use the resource "
                                                "manager device /dev/tpmrm0)"
                                              : "";
-            return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
-                              "TPM (%s): cannot open %s: %s%s", conf, path, strerror(e), hint);
+            /* Absent or held by another process: unavailable; anything else: I/O. */
+            return attex_fail(err, e == ENOENT || e == EBUSY || e == ENXIO || e == ENODEV
+                                       ? ATTEX_ERR_UNAVAILABLE
+                                       : ATTEX_ERR_IO,
+                              ATTEX_ALERT_NONE, "TPM (%s): cannot open %s: %s%s", conf, path,
+                              strerror(e), hint);
         }
         close(fd);
     }
@@ -206,7 +215,7 @@ static int tpm_open(const char *conf, unsigned timeout_ms, tpm_conn *c, attex_er
     TSS2_RC rc = Tss2_TctiLdr_Initialize(conf, &c->tcti);
     if (rc != TSS2_RC_SUCCESS) {
         c->tcti = NULL;
-        return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                           "TPM (%s): cannot open the TCTI: %s (0x%x); is a TPM or simulator "
                           "there, and is the TCTI string right (device:/dev/tpmrm0, "
                           "swtpm:host=H,port=P)?",
@@ -325,7 +334,7 @@ static int run_bounded(int (*fn)(void *, attex_error *), void *arg, void (*free_
     if (!j->done) {
         j->abandoned = 1;
         pthread_mutex_unlock(&j->mu);
-        return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                           "TPM (%s): no answer within %u ms: the TPM is wedged, overloaded or "
                           "unreachable (the pending command was abandoned)",
                           where, timeout_ms);
@@ -804,7 +813,7 @@ static int evidence_now(tpm_attester *a, const uint8_t report_data[64], attex_bu
                 ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                                  "TPM (%s): some quoted PCRs could not be read", conn.where);
             } else if (dlen != q.pcr_digest_len || memcmp(d, q.pcr_digest, dlen) != 0) {
-                ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
+                ret = attex_fail(err, ATTEX_ERR_UNAVAILABLE, ATTEX_ALERT_NONE,
                                  "TPM (%s): the PCRs kept changing while being quoted",
                                  conn.where);
                 Esys_Free(quoted);
@@ -949,7 +958,7 @@ static int load_chain(tpm_attester *a, const char *path, attex_error *err)
     BIO *bio = BIO_new_file(path, "r");
     if (bio == NULL) {
         ERR_clear_error();
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+        return attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                           "cannot open AK certificate chain file \"%s\"", path);
     }
     X509 *c;

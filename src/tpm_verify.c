@@ -31,6 +31,7 @@
 #include "crypto.h"
 #include "internal.h"
 #include "tpm_internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -84,40 +85,6 @@ uint16_t tpm_hash_from_name(const char *name, size_t len)
         if (strlen(hashes[i].name) == len && memcmp(hashes[i].name, name, len) == 0)
             return hashes[i].alg;
     return 0;
-}
-
-static void to_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t n)
-{
-    if (s_len != 2 * n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -513,7 +480,7 @@ static void spki_sha256_hex(const uint8_t *der, size_t len, char out[65])
 {
     uint8_t d[32];
     if (crypto_digest(ATTEX_HASH_SHA256, der, len, d, NULL) == ATTEX_OK)
-        to_hex(d, 32, out);
+        util_hex(d, 32, out);
     else
         snprintf(out, 65, "?");
     ERR_clear_error();
@@ -740,8 +707,8 @@ static int check_pcr_digest(const tpm_quote *q, const tpm_signature *s, const tp
     }
     if (q->pcr_digest_len != dlen || !crypto_equal(q->pcr_digest, d, dlen)) {
         char got[2 * TPM_MAX_DIGEST + 1], exp[2 * TPM_MAX_DIGEST + 1];
-        to_hex(q->pcr_digest, q->pcr_digest_len, got);
-        to_hex(d, dlen, exp);
+        util_hex(q->pcr_digest, q->pcr_digest_len, got);
+        util_hex(d, dlen, exp);
         return reject(out, err, "the quote's pcrDigest %s is not the %s of the PCR values "
                                 "carried (%s): the values were altered or read at another time",
                       got, tpm_hash_name(s->hash), exp);
@@ -763,7 +730,7 @@ static void appraise_pcrs(const tpm_verifier *v, const tpm_quote *q, const tpm_e
         if (match || bad++ > 0)
             continue;
         char want[2 * TPM_MAX_DIGEST + 1], got[2 * TPM_MAX_DIGEST + 1];
-        to_hex(ref->values[0], len, want);
+        util_hex(ref->values[0], len, want);
         char more[64] = "";
         if (ref->num_values > 1)
             snprintf(more, sizeof(more), " (or %zu other accepted values)", ref->num_values - 1);
@@ -772,7 +739,7 @@ static void appraise_pcrs(const tpm_verifier *v, const tpm_quote *q, const tpm_e
                      "PCR %s:%u is not in the quote; expected %s%s", tpm_hash_name(ref->bank),
                      ref->index, want, more);
         } else {
-            to_hex(e->pcrs[pos], len, got);
+            util_hex(e->pcrs[pos], len, got);
             snprintf(out->reason, sizeof(out->reason), "PCR %s:%u differs: got %s, expected %s%s",
                      tpm_hash_name(ref->bank), ref->index, got, want, more);
         }
@@ -809,7 +776,7 @@ static char *claims_to_json(const tpm_quote *q, const tpm_evidence *e, int how)
     if (ok) {
         char fw[20];
         snprintf(fw, sizeof(fw), "%016llx", (unsigned long long)q->firmware);
-        to_hex(q->signer, q->signer_len, hex);
+        util_hex(q->signer, q->signer_len, hex);
         ok = json_object_set_new(root, "firmware_version", json_string(fw)) == 0 &&
              json_object_set_new(root, "qualified_signer", json_string(hex)) == 0;
     }
@@ -823,7 +790,7 @@ static char *claims_to_json(const tpm_quote *q, const tpm_evidence *e, int how)
                 continue;
             char idx[4], val[2 * TPM_MAX_DIGEST + 1];
             snprintf(idx, sizeof(idx), "%u", i);
-            to_hex(e->pcrs[k], e->pcr_len[k], val);
+            util_hex(e->pcrs[k], e->pcr_len[k], val);
             k++;
             ok = json_object_set_new(bank, idx, json_string(val)) == 0;
         }
@@ -886,8 +853,8 @@ int attex_tpm_evidence_appraise(const attex_verifier *verifier, const uint8_t *e
     /* PROTOCOL.md s3: qualifyingData/extraData is this connection's report_data. */
     if (report_data != NULL && (q.extra_len != 64 || !crypto_equal(q.extra, report_data, 64))) {
         char got[2 * TPM_MAX_DIGEST + 1], exp[129];
-        to_hex(q.extra, q.extra_len, got);
-        to_hex(report_data, 64, exp);
+        util_hex(q.extra, q.extra_len, got);
+        util_hex(report_data, 64, exp);
         ret = reject(out, err, "stale or replayed quote: extraData %s is not this connection's "
                                "report_data %s (binder mismatch)",
                      got, exp);
@@ -934,33 +901,6 @@ static int tpm_appraise(void *ctx, const attex_cmw *record, const attex_binding 
 
 /* ---------------------------------------------------------------------- */
 /* Construction                                                           */
-
-static int read_file(const char *path, const char *what, char **out, size_t *out_len,
-                     attex_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot open %s \"%s\"", what, path);
-    char *buf = malloc(TPM_MAX_TEXT_FILE + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return NOMEM(err);
-    }
-    size_t n = fread(buf, 1, TPM_MAX_TEXT_FILE + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || n > TPM_MAX_TEXT_FILE) {
-        free(buf);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          bad ? "cannot read %s \"%s\"" : "%s \"%s\" is larger than 1 MiB",
-                          what, path);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *out_len = n;
-    return ATTEX_OK;
-}
 
 static int parse_refs(const char *text, size_t len, const char *origin, tpm_verifier *v,
                       attex_error *err)
@@ -1043,7 +983,7 @@ static int parse_refs(const char *text, size_t len, const char *origin, tpm_veri
             for (size_t k = 0; k < nv; k++) {
                 json_t *h = json_array_get(list, k);
                 if (!json_is_string(h) ||
-                    !from_hex(json_string_value(h), json_string_length(h), r->values[k], dlen)) {
+                    !util_unhex(json_string_value(h), json_string_length(h), r->values[k], dlen)) {
                     ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                                      "TPM reference values (%s): PCR %s:%lu value %zu is not "
                                      "%zu hex digits",
@@ -1057,15 +997,6 @@ static int parse_refs(const char *text, size_t len, const char *origin, tpm_veri
 out:
     json_decref(root);
     return ret;
-}
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
 }
 
 static int add_ak(tpm_verifier *v, EVP_PKEY *k, const char *what, attex_error *err)
@@ -1087,23 +1018,22 @@ static int add_ak(tpm_verifier *v, EVP_PKEY *k, const char *what, attex_error *e
 
 static int load_roots(tpm_verifier *v, const char *path, attex_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int ret = read_file(path, "AK roots file", &text, &len, err);
+    attex_buf text = ATTEX_BUF_INIT;
+    int ret = util_read_file(path, "AK roots file", TPM_MAX_TEXT_FILE, &text, err);
     if (ret != ATTEX_OK)
         return ret;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    BIO *bio = BIO_new_mem_buf(text.data, (int)text.len);
     v->roots = X509_STORE_new();
     size_t n = 0;
     X509 *c;
     while (bio != NULL && v->roots != NULL &&
-           (c = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+           (c = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         if (X509_STORE_add_cert(v->roots, c) == 1)
             n++;
         X509_free(c);
     }
     BIO_free(bio);
-    free(text);
+    attex_buf_free(&text);
     ERR_clear_error();
     if (v->roots == NULL)
         return NOMEM(err);
@@ -1156,23 +1086,16 @@ attex_verifier *attex_tpm_verifier_new(const attex_tpm_verifier_config *cfg, att
     }
     for (size_t i = 0; ret == ATTEX_OK && i < cfg->num_trusted_ak_paths; i++) {
         const char *path = cfg->trusted_ak_paths[i];
-        char *text = NULL, what[300];
-        size_t len = 0;
+        char what[300];
+        EVP_PKEY *k = NULL;
         if (path == NULL) {
             ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                              "pinned AK path %zu is NULL", i);
             break;
         }
-        if ((ret = read_file(path, "pinned AK file", &text, &len, err)) != ATTEX_OK)
+        if ((ret = util_load_public_key(path, "pinned AK file", &k, err)) != ATTEX_OK)
             break;
-        BIO *bio = BIO_new_mem_buf(text, (int)len);
-        EVP_PKEY *k = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-        BIO_free(bio);
-        free(text);
-        ERR_clear_error();
-        snprintf(what, sizeof(what), "pinned AK file \"%.200s\" (expected -----BEGIN PUBLIC "
-                                     "KEY-----)",
-                 path);
+        snprintf(what, sizeof(what), "pinned AK file \"%.200s\"", path);
         if ((ret = add_ak(v, k, what, err)) != ATTEX_OK)
             EVP_PKEY_free(k);
     }
@@ -1183,14 +1106,14 @@ attex_verifier *attex_tpm_verifier_new(const attex_tpm_verifier_config *cfg, att
             ret = parse_refs(cfg->reference_values_json, strlen(cfg->reference_values_json),
                              "JSON text", v, err);
         } else {
-            char *text = NULL, origin[300];
-            size_t len = 0;
-            ret = read_file(cfg->reference_values_path, "TPM reference values file", &text,
-                            &len, err);
+            attex_buf text = ATTEX_BUF_INIT;
+            char origin[300];
+            ret = util_read_file(cfg->reference_values_path, "TPM reference values file",
+                                 TPM_MAX_TEXT_FILE, &text, err);
             snprintf(origin, sizeof(origin), "file \"%.200s\"", cfg->reference_values_path);
             if (ret == ATTEX_OK)
-                ret = parse_refs(text, len, origin, v, err);
-            free(text);
+                ret = parse_refs((const char *)text.data, text.len, origin, v, err);
+            attex_buf_free(&text);
         }
     }
     if (ret != ATTEX_OK) {

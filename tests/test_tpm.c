@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -228,6 +229,89 @@ done:
     free(refs);
 }
 
+/* temp_pem writes certificates to a new temporary file; returns its malloc'd path. */
+static char *temp_pem(X509 *const *certs, size_t n)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *path = malloc(512);
+    snprintf(path, 512, "%s/attex-tpm-XXXXXX", tmp && tmp[0] ? tmp : ".");
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(f != NULL);
+    for (size_t i = 0; f != NULL && i < n; i++)
+        PEM_write_X509(f, certs[i]);
+    if (f != NULL)
+        fclose(f);
+    return path;
+}
+
+/*
+ * AK trust through a certificate chain: the attester carries leaf and
+ * intermediate, the verifier knows only the root.
+ */
+static void test_chain(EVP_PKEY *ak)
+{
+    EVP_PKEY *root_key = tu_key("p256"), *mid_key = tu_key("p256");
+    X509 *root = tu_cert(root_key, "attex test EK/AK root", NULL, NULL, 1, 10);
+    X509 *mid = tu_cert(mid_key, "attex test AK CA", root, root_key, 1, 10);
+    X509 *leaf = tu_cert(ak, "attex test AK", mid, mid_key, 0, 10);
+    X509 *chain[2] = {leaf, mid};
+    char *chain_path = temp_pem(chain, 2), *root_path = temp_pem(&root, 1);
+    attex_tpm_attester_config ac;
+    memset(&ac, 0, sizeof(ac));
+    ac.tcti = attex_swtpm_tcti(tpm);
+    ac.pcrs = PCRS;
+    ac.ak_cert_chain_path = chain_path;
+    attex_attester *a = attex_tpm_attester_new(&ac, &err);
+    CHECK(a != NULL);
+    attex_buf rv = ATTEX_BUF_INIT;
+    CHECK_RC(attex_tpm_reference_values(attex_swtpm_tcti(tpm), PCRS, &rv, &err), ATTEX_OK, &err);
+    char *refs = calloc(1, rv.len + 1);
+    memcpy(refs, rv.data, rv.len);
+    attex_tpm_verifier_config vc;
+    memset(&vc, 0, sizeof(vc));
+    vc.ak_roots_path = root_path;
+    vc.reference_values_json = refs;
+    attex_verifier *v = attex_tpm_verifier_new(&vc, &err);
+    CHECK(v != NULL);
+    const attex_verifier *vs[1] = {v};
+    attex_attest_policy pol;
+    policy_for(&pol, vs);
+    tu_pair p;
+    if (a != NULL && v != NULL && tu_pair_open(&p, NULL)) {
+        attex_ea_session *cs = attex_ea_session_new_openssl(p.client, &err);
+        attex_ea_session *ss = attex_ea_session_new_openssl(p.server, &err);
+        attex_attest_result *r = NULL;
+        CHECK_RC(run(&p, cs, ss, 0, &pol, a, &r), ATTEX_OK, &err);
+        const attex_appraisal *ap = r ? attex_attest_result_appraisal(r, 0, NULL) : NULL;
+        CHECK(ap && ap->claims_json && strstr(ap->claims_json, "\"certificate\"") != NULL);
+        attex_attest_result_free(r);
+        attex_ea_session_free(cs);
+        attex_ea_session_free(ss);
+        tu_pair_close(&p);
+    }
+    /* A chain file that does not exist, or holds no certificate. */
+    ac.ak_cert_chain_path = "attex-no-such-chain.pem";
+    CHECK(attex_tpm_attester_new(&ac, &err) == NULL && err.code == ATTEX_ERR_IO);
+    ac.ak_cert_chain_path = root_path;
+    attex_attester *ok = attex_tpm_attester_new(&ac, &err);
+    CHECK(ok != NULL); /* any PEM certificate: what it proves is the verifier's business */
+    attex_tpm_attester_free(ok);
+    attex_tpm_verifier_free(v);
+    attex_tpm_attester_free(a);
+    attex_buf_free(&rv);
+    free(refs);
+    unlink(chain_path);
+    unlink(root_path);
+    free(chain_path);
+    free(root_path);
+    X509_free(root);
+    X509_free(mid);
+    X509_free(leaf);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(mid_key);
+}
+
 /* A TPM that accepts connections but never answers: an error after the timeout, no hang. */
 static void test_wedged(void)
 {
@@ -244,7 +328,7 @@ static void test_wedged(void)
     uint8_t rd[64] = {1};
     attex_buf ev = ATTEX_BUF_INIT;
     CHECK_RC(attex_swtpm_pause(w, 1, &err), ATTEX_OK, &err);
-    CHECK_RC(attex_tpm_attester_evidence(a, rd, &ev, &err), ATTEX_ERR_ATTESTATION, &err);
+    CHECK_RC(attex_tpm_attester_evidence(a, rd, &ev, &err), ATTEX_ERR_UNAVAILABLE, &err);
     CHECK(strstr(err.message, "no answer within 1500 ms") != NULL);
     fprintf(stderr, "wedged TPM: %s\n", err.message);
     /* Once it answers again, so does the attester (the abandoned quote completes first). */
@@ -275,13 +359,13 @@ static void test_unreachable(void)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     uint8_t rd[64] = {0};
     attex_buf ev = ATTEX_BUF_INIT;
-    CHECK_RC(attex_tpm_attester_evidence(a, rd, &ev, &err), ATTEX_ERR_ATTESTATION, &err);
+    CHECK_RC(attex_tpm_attester_evidence(a, rd, &ev, &err), ATTEX_ERR_UNAVAILABLE, &err);
     CHECK(strstr(err.message, "TPM (swtpm:") != NULL);
     fprintf(stderr, "quote on a stopped TPM: %s\n", err.message);
     attex_tpm_attester_free(a);
     /* A new attester: refused at once, saying nothing answers. */
     a = attex_tpm_attester_new(&ac, &err);
-    CHECK(a == NULL);
+    CHECK(a == NULL && err.code == ATTEX_ERR_UNAVAILABLE);
     CHECK(strstr(err.message, "no TPM simulator answers") != NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "unreachable TPM reported in %.0f ms: %s\n",
@@ -290,7 +374,7 @@ static void test_unreachable(void)
     /* A missing device and a malformed TCTI string are named as such. */
     ac.tcti = "device:/dev/attex-no-such-tpm";
     CHECK(attex_tpm_attester_new(&ac, &err) == NULL);
-    CHECK(strstr(err.message, "no TPM there") != NULL);
+    CHECK(strstr(err.message, "no TPM there") != NULL && err.code == ATTEX_ERR_UNAVAILABLE);
     ac.tcti = "swtpm:host=127.0.0.1,port=1";
     CHECK(attex_tpm_attester_new(&ac, &err) == NULL);
     ac.tcti = tcti;
@@ -413,6 +497,7 @@ int main(void)
     } else {
         test_e2e(ecc, ecc_ak, "ecdsa");
         test_e2e(rsa, rsa_ak, "rsa");
+        test_chain(ecc_ak);
         test_unreachable();
         test_wedged();
         CHECK_RC(attex_tpm_ak_evict(tcti, RSA_HANDLE, &err), ATTEX_OK, &err);

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -88,7 +90,8 @@ typedef struct edit {
     size_t drop_pcrs;
     const uint8_t *chain0;
     size_t chain0_len;
-    int pcr_flip; /* flip a bit of PCR value pcr_flip-1 */
+    int pcr_flip;     /* flip a bit of PCR value pcr_flip-1 */
+    size_t pcr0_len;  /* nonzero: PCR value 0 becomes this many bytes */
 } edit;
 
 static int reencode(const attex_buf *src, const edit *ed, attex_buf *out)
@@ -121,6 +124,11 @@ static int reencode(const attex_buf *src, const edit *ed, attex_buf *out)
         memcpy(pcr_copy, e.pcrs[i], e.pcr_len[i]);
         pcr_copy[0] ^= 1;
         e.pcrs[i] = pcr_copy;
+    }
+    static const uint8_t zeros[TPM_MAX_DIGEST];
+    if (ed->pcr0_len > 0) {
+        e.pcrs[0] = zeros;
+        e.pcr_len[0] = ed->pcr0_len;
     }
     e.num_pcrs -= ed->drop_pcrs;
     int ok = tpm_evidence_encode(&e, out, &err) == ATTEX_OK;
@@ -322,6 +330,20 @@ static void test_pcrs(void)
         CHECK(strstr(err.message, "pcrDigest") != NULL);
         attex_appraisal_clear(&ap);
         attex_buf_free(&t);
+    }
+    /* A PCR value of another length than its bank's digest. */
+    size_t wrong_lens[] = {20, 31, 33, 64};
+    for (size_t i = 0; i < ATTEX_ARRAY_LEN(wrong_lens); i++) {
+        edit el;
+        memset(&el, 0, sizeof(el));
+        el.pcr0_len = wrong_lens[i];
+        attex_buf tl = ATTEX_BUF_INIT;
+        CHECK(reencode(&ev_ecdsa, &el, &tl));
+        CHECK_RC(appraise(verifier, tl.data, tl.len, rd_buf.data, &ap), ATTEX_ERR_ATTESTATION,
+                 &err);
+        CHECK(strstr(err.message, "PCR sha256:0 value is") != NULL);
+        attex_appraisal_clear(&ap);
+        attex_buf_free(&tl);
     }
     /* One PCR value fewer than the selection. */
     edit ed;
@@ -633,6 +655,92 @@ static void test_chain(void)
     EVP_PKEY_free(other_ca_key);
 }
 
+/*
+ * Signature kinds swtpm's AKs do not make here: RSASSA-PSS (salt = digest size, as
+ * current TPMs do, and maximal, as some older ones do) and ECDSA P-384, signed in
+ * software over the captured TPMS_ATTEST.
+ */
+static void software_signed(EVP_PKEY *key, int pss_salt, const char *what)
+{
+    tpm_evidence e;
+    CHECK_RC(tpm_evidence_decode(ev_ecdsa.data, ev_ecdsa.len, &e, &err), ATTEX_OK, &err);
+    uint8_t raw[600], tsig[700];
+    size_t raw_len = sizeof(raw), o = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    int is_rsa = EVP_PKEY_is_a(key, "RSA");
+    CHECK(EVP_DigestSignInit_ex(ctx, &pctx, "SHA256", NULL, NULL, key, NULL) == 1);
+    if (is_rsa) {
+        CHECK(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
+        CHECK(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, pss_salt) == 1);
+    }
+    CHECK(EVP_DigestSign(ctx, raw, &raw_len, e.attest, e.attest_len) == 1);
+    EVP_MD_CTX_free(ctx);
+    /* Part 2 s11.3.4: TPMT_SIGNATURE = sigAlg, hash, then the scheme's fields. */
+    tsig[o++] = 0x00;
+    tsig[o++] = is_rsa ? 0x16 : 0x18;
+    tsig[o++] = 0x00;
+    tsig[o++] = 0x0B;
+    if (is_rsa) {
+        tsig[o++] = (uint8_t)(raw_len >> 8);
+        tsig[o++] = (uint8_t)raw_len;
+        memcpy(tsig + o, raw, raw_len);
+        o += raw_len;
+    } else {
+        const uint8_t *p = raw;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)raw_len);
+        const BIGNUM *r, *s;
+        ECDSA_SIG_get0(es, &r, &s);
+        tsig[o++] = 0;
+        tsig[o++] = 48;
+        BN_bn2binpad(r, tsig + o, 48);
+        o += 48;
+        tsig[o++] = 0;
+        tsig[o++] = 48;
+        BN_bn2binpad(s, tsig + o, 48);
+        o += 48;
+        ECDSA_SIG_free(es);
+    }
+    tpm_evidence_free(&e);
+    uint8_t *der = NULL;
+    int n = i2d_PUBKEY(key, &der);
+    edit ed;
+    memset(&ed, 0, sizeof(ed));
+    ed.sig = tsig;
+    ed.sig_len = o;
+    ed.ak = der;
+    ed.ak_len = (size_t)n;
+    attex_buf t = ATTEX_BUF_INIT;
+    CHECK(reencode(&ev_ecdsa, &ed, &t));
+    attex_verifier *v = make_verifier(key, refs, NULL);
+    attex_appraisal ap;
+    CHECK_RC(appraise(v, t.data, t.len, rd_buf.data, &ap), ATTEX_OK, &err);
+    CHECK(ap.verdict == ATTEX_VERDICT_AFFIRMING);
+    if (ap.verdict != ATTEX_VERDICT_AFFIRMING)
+        fprintf(stderr, "%s: %s\n", what, ap.reason);
+    attex_appraisal_clear(&ap);
+    /* The same signature under RSASSA's or another scheme's header does not verify. */
+    tsig[1] = is_rsa ? 0x14 : 0x18;
+    tsig[3] = 0x0C;
+    attex_buf_free(&t);
+    CHECK(reencode(&ev_ecdsa, &ed, &t));
+    CHECK_RC(appraise(v, t.data, t.len, rd_buf.data, &ap), ATTEX_ERR_ATTESTATION, &err);
+    attex_appraisal_clear(&ap);
+    attex_buf_free(&t);
+    attex_tpm_verifier_free(v);
+    OPENSSL_free(der);
+}
+
+static void test_software_signed(void)
+{
+    EVP_PKEY *rsa = tu_key("rsa2048"), *p384 = tu_key("p384");
+    software_signed(rsa, 32, "RSAPSS salt 32");
+    software_signed(rsa, RSA_PSS_SALTLEN_MAX, "RSAPSS max salt");
+    software_signed(p384, 0, "ECDSA P-384");
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(p384);
+}
+
 static void test_config(void)
 {
     static const char *bad_refs[] = {
@@ -724,6 +832,7 @@ int main(void)
     test_parsers();
     test_evidence_cbor();
     test_chain();
+    test_software_signed();
     test_config();
     attex_tpm_verifier_free(verifier);
     EVP_PKEY_free(ak_ecdsa);
