@@ -802,6 +802,9 @@ static char *claims_to_json(const tpm_quote *q, const tpm_evidence *e, int how)
     return text;
 }
 
+static int tpm_appraise(void *ctx, const attex_cmw *record, const attex_binding *expected,
+                        attex_appraisal *out, attex_error *err);
+
 int attex_tpm_evidence_appraise(const attex_verifier *verifier, const uint8_t *ev,
                                 size_t ev_len, const uint8_t *report_data,
                                 attex_appraisal *out, attex_error *err)
@@ -811,7 +814,9 @@ int attex_tpm_evidence_appraise(const attex_verifier *verifier, const uint8_t *e
         out->reason[0] = '\0';
         out->claims_json = NULL;
     }
-    if (verifier == NULL || verifier->ctx == NULL || out == NULL || (ev == NULL && ev_len > 0))
+    /* Only a verifier made by attex_tpm_verifier_new has a tpm_verifier as its context. */
+    if (verifier == NULL || verifier->ctx == NULL || verifier->appraise != tpm_appraise ||
+        out == NULL || (ev == NULL && ev_len > 0))
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "attex_tpm_evidence_appraise needs a TPM verifier, the evidence and "
                           "an appraisal to fill");

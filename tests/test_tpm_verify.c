@@ -567,6 +567,11 @@ static void test_evidence_cbor(void)
     attex_appraisal_clear(&ap);
     CHECK_RC(attex_tpm_evidence_appraise(NULL, ev_ecdsa.data, ev_ecdsa.len, NULL, &ap, &err),
              ATTEX_ERR_INVALID_ARGUMENT, &err);
+    /* Another plug-in's verifier is not taken for a TPM one. */
+    attex_verifier alien = *verifier;
+    alien.appraise = NULL;
+    CHECK_RC(attex_tpm_evidence_appraise(&alien, ev_ecdsa.data, ev_ecdsa.len, NULL, &ap, &err),
+             ATTEX_ERR_INVALID_ARGUMENT, &err);
     /* Re-encoding decoded evidence gives the same bytes (deterministic encoding). */
     attex_buf t = ATTEX_BUF_INIT;
     edit ed;
