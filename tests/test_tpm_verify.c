@@ -488,6 +488,17 @@ static void test_parsers(void)
     CHECK_RC(tpm_quote_parse(att, alen, &q, &err), ATTEX_ERR_ILLEGAL_PARAMETER, &err);
     att[144] = 0x04;
     CHECK_RC(tpm_quote_parse(att, alen, &q, &err), ATTEX_OK, &err);
+    /* sizeofSelect 4: allowed, but not to select a PCR above 23. */
+    uint8_t att4[520];
+    memcpy(att4, att, 143);
+    att4[143] = 0x00;
+    memcpy(att4 + 144, att + 143, alen - 143);
+    att4[139] = 4;
+    CHECK_RC(tpm_quote_parse(att4, alen + 1, &q, &err), ATTEX_OK, &err);
+    CHECK(q.banks[0].size_of_select == 4 && tpm_quote_num_pcrs(&q) == 7);
+    att4[143] = 0x01;
+    CHECK_RC(tpm_quote_parse(att4, alen + 1, &q, &err), ATTEX_ERR_ILLEGAL_PARAMETER, &err);
+    CHECK(strstr(err.message, "above 23") != NULL);
     sig[1] = 0x1A; /* ECDAA */
     CHECK_RC(tpm_signature_parse(sig, slen, &s, &err), ATTEX_ERR_ILLEGAL_PARAMETER, &err);
     sig[1] = 0x18;
