@@ -475,6 +475,9 @@ int main(void)
     CHECK_RC(attex_tpm_ak_provision(tcti, ATTEX_TPM_AK_RSA_2048, RSA_HANDLE, &again, &err),
              ATTEX_ERR_ATTESTATION, &err);
     CHECK(strstr(err.message, "0x81010077") != NULL);
+    /* The TPM's response code, decoded by Tss2_RC_Decode: TPM_RC_NV_DEFINED. */
+    CHECK(strstr(err.message, "TPM response 0x14c, tpm:") != NULL);
+    fprintf(stderr, "handle taken: %s\n", err.message);
     ac.ak_handle = RSA_HANDLE;
     attex_attester *rsa = attex_tpm_attester_new(&ac, &err);
     CHECK(rsa != NULL);
@@ -504,6 +507,8 @@ int main(void)
         /* Gone: an attester for that handle now fails, saying what it looked for. */
         attex_attester *none = attex_tpm_attester_new(&ac, &err);
         CHECK(none == NULL && strstr(err.message, "persistent handle 0x81010077") != NULL);
+        CHECK(err.code == ATTEX_ERR_ATTESTATION && strstr(err.message, "tpm:handle") != NULL);
+        fprintf(stderr, "no AK: %s\n", err.message);
         rc = tu_finish("test_tpm");
     }
     attex_tpm_attester_free(ecc);
