@@ -393,7 +393,7 @@ static int parse_pcrs(const char *spec, TPML_PCR_SELECTION *sel, attex_error *er
                 break;
             p++;
         }
-        if (*p == '+')
+        if (*p == '+' && p[1] != '\0')
             p++;
         else if (*p != '\0')
             goto bad;

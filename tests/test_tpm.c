@@ -127,6 +127,13 @@ static attex_verifier *verifier_for(EVP_PKEY *const *aks, const char *refs)
 static void test_e2e(const attex_attester *att, EVP_PKEY *ak, const char *name)
 {
     attex_buf rv = ATTEX_BUF_INIT;
+    /* Ranges and several banks, read back as reference values. */
+    CHECK_RC(attex_tpm_reference_values(attex_swtpm_tcti(tpm), "sha256:0-3+sha1:7", &rv, &err),
+             ATTEX_OK, &err);
+    CHECK(rv.data && strstr((char *)rv.data, "\"3\": [") != NULL &&
+          strstr((char *)rv.data, "\"4\": [") == NULL &&
+          strstr((char *)rv.data, "\"sha1\": {\n      \"7\"") != NULL);
+    attex_buf_free(&rv);
     CHECK_RC(attex_tpm_reference_values(attex_swtpm_tcti(tpm), PCRS, &rv, &err), ATTEX_OK, &err);
     char *refs = calloc(1, rv.len + 1);
     memcpy(refs, rv.data, rv.len);
@@ -383,6 +390,15 @@ static void test_unreachable(void)
     CHECK(err.code == ATTEX_ERR_INVALID_ARGUMENT && strstr(err.message, "PCR selection") != NULL);
     ac.pcrs = "md5:0";
     CHECK(attex_tpm_attester_new(&ac, &err) == NULL);
+    /* PCR selection syntax: refused before any TPM is contacted. */
+    static const char *bad_sel[] = {"sha256:3-1", "sha256:0+", "sha256:", "sha256:0,,1",
+                                    "sha256:0+sha256:1", "sha256", "sha256:0;", "",
+                                    "sha256:-1", "sha1:0+sha256:0+sha384:0+sha512:0+sha1:1"};
+    for (size_t i = 0; i < sizeof(bad_sel) / sizeof(bad_sel[0]); i++) {
+        attex_buf none = ATTEX_BUF_INIT;
+        CHECK_RC(attex_tpm_reference_values(tcti, bad_sel[i], &none, &err),
+                 ATTEX_ERR_INVALID_ARGUMENT, &err);
+    }
     ac.pcrs = NULL;
     ac.ak_handle = 0x80000001u; /* not a persistent handle */
     CHECK(attex_tpm_attester_new(&ac, &err) == NULL);
