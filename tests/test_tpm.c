@@ -505,6 +505,11 @@ int main(void)
     attex_buf rsa_pem2 = ATTEX_BUF_INIT;
     CHECK_RC(attex_tpm_attester_ak_pem(rsa, &rsa_pem2, &err), ATTEX_OK, &err);
     CHECK(rsa_pem2.len == rsa_pem.len && memcmp(rsa_pem2.data, rsa_pem.data, rsa_pem.len) == 0);
+    /* Provisioning without a handle gives the PEM of the AK such an attester creates. */
+    attex_buf prim = ATTEX_BUF_INIT;
+    CHECK_RC(attex_tpm_ak_provision(tcti, ATTEX_TPM_AK_ECC_P256, 0, &prim, &err), ATTEX_OK, &err);
+    CHECK(prim.len == ecc_pem.len && memcmp(prim.data, ecc_pem.data, prim.len) == 0);
+    attex_buf_free(&prim);
     EVP_PKEY *ecc_ak = pem_key(&ecc_pem), *rsa_ak = pem_key(&rsa_pem);
     CHECK(ecc_ak != NULL && EVP_PKEY_is_a(ecc_ak, "EC"));
     CHECK(rsa_ak != NULL && EVP_PKEY_is_a(rsa_ak, "RSA"));

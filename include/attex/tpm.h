@@ -155,7 +155,10 @@ int attex_tpm_attester_evidence(attex_attester *a, const uint8_t report_data[64]
  * attex_tpm_ak_provision creates a restricted signing AK of `type` in the
  * endorsement hierarchy of the TPM at `tcti` (see the config above), makes
  * it persistent at `persist_handle` when that is not 0 (failing if the
- * handle is taken), and writes its public key as PEM to `pem_out`. (attex_tpm)
+ * handle is taken), and writes its public key as PEM to `pem_out`. With
+ * `persist_handle` 0 nothing is stored: the PEM is then that of the AK an
+ * attester with ak_handle 0 and the same type creates (a primary key is
+ * derived from the endorsement seed), to pin on the verifier. (attex_tpm)
  */
 int attex_tpm_ak_provision(const char *tcti, attex_tpm_ak_type type, uint32_t persist_handle,
                            attex_buf *pem_out, attex_error *err);
