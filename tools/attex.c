@@ -1634,14 +1634,14 @@ static const char usage_main[] =
 
 static const char usage_server[] =
     "usage: attex server --cert CERT.pem --key KEY.pem [--listen [HOST:]PORT]\n"
-    "                    [--attest-key AK.pem [--measure FILE]...]\n"
-    "                    [--require-client --trust-ak AKPUB.pem --reference-values REFS.json]\n"
+    "                    [--attest-key AK.pem [--measure FILE]... | --attester NAME ...]\n"
+    "                    [--passport URL] [--require-client APPRAISAL-OPTIONS...]\n"
     "                    [--echo | --forward HOST:PORT] [--reattest SECONDS]\n"
     "                    [--deadline SECONDS] [--max-connections N] [--log-level LEVEL]\n"
     "\n"
     "Accepts TLS 1.3 connections and runs the attested channel on each: with\n"
-    "--attest-key it answers attestation requests with sample evidence (EAT, ES256)\n"
-    "bound to the connection; with --require-client it requires the client's. One\n"
+    "--attest-key or --attester it answers attestation requests with evidence bound\n"
+    "to the connection; with --require-client it requires the client's. One\n"
     "event loop serves every connection. The address listened on is logged at level\n"
     "info as 'listening on HOST:PORT' (useful with port 0). SIGINT or SIGTERM closes\n"
     "the listener and the connections, then exits 0.\n"
@@ -1650,11 +1650,7 @@ static const char usage_server[] =
     "  --cert PATH              certificate (PEM; more certificates after it: the chain)\n"
     "  --key PATH               its private key (PEM)\n"
     "  --listen [HOST:]PORT     address to listen on (default 0.0.0.0:4433; port 0: any)\n"
-    "  --attest-key PATH        sample attestation private key (attex-sample keygen)\n"
-    "  --measure FILE           a file the evidence measures (repeatable; name = path)\n"
     "  --require-client         require and appraise the client's attestation\n"
-    "  --trust-ak PATH          trusted attestation public key (repeatable)\n"
-    "  --reference-values PATH  reference values JSON (attex-sample reference-values)\n"
     "  --echo                   send the client's data back\n"
     "  --forward HOST:PORT      relay each attested connection to this TCP address\n"
     "                           (default without --echo/--forward: data is discarded)\n"
@@ -1665,16 +1661,17 @@ static const char usage_server[] =
     "  --log-level LEVEL        error, warn, info (default) or debug\n"
     "  -h, --help               show this help\n"
     "\n"
-    "Exit status: 0 after a signal, 2 usage error, 1 or 3 if it cannot start.\n";
+    "Exit status: 0 after a signal, 2 usage error, 1 or 3 if it cannot start.\n"
+    "\n";
 
 static const char usage_client[] =
-    "usage: attex client --connect HOST:PORT [--trust-ak AKPUB.pem --reference-values REFS.json\n"
-    "                    | --no-attest] [--no-verify-cert | --ca CA.pem]\n"
-    "                    [--attest-key AK.pem [--measure FILE]... [--cert C.pem --key K.pem]]\n"
+    "usage: attex client --connect HOST:PORT [APPRAISAL-OPTIONS... | --no-attest]\n"
+    "                    [--no-verify-cert | --ca CA.pem]\n"
+    "                    [--attest-key AK.pem | --attester NAME ...] [--cert C.pem --key K.pem]\n"
     "                    [--json] [--listen [HOST:]PORT] [--deadline SECONDS]\n"
     "\n"
-    "Connects with TLS 1.3, requires the server's attestation (sample verifier: the\n"
-    "trusted keys and reference values given), prints the verdict and the appraised\n"
+    "Connects with TLS 1.3, requires the server's attestation (appraised as the\n"
+    "options below say), prints the verdict and the appraised\n"
     "claims on standard error (with --json: one JSON object on standard output), then\n"
     "copies standard input to the connection and the connection to standard output\n"
     "until the server closes (like 'openssl s_client -quiet'). With --listen, it\n"
@@ -1683,16 +1680,12 @@ static const char usage_client[] =
     "\n"
     "options:\n"
     "  --connect HOST:PORT      the attex server\n"
-    "  --trust-ak PATH          trusted attestation public key (repeatable)\n"
-    "  --reference-values PATH  reference values JSON\n"
     "  --no-attest              do not require the server's attestation\n"
     "  --ca PATH                CA certificates (PEM) for the server certificate\n"
     "  --no-verify-cert         do not verify the server certificate (attestation still\n"
     "                           binds the evidence to the key the server proved)\n"
     "                           (default: the system trust store, name checked)\n"
-    "  --attest-key PATH        attest ourselves when the server asks (sample attester)\n"
-    "  --measure FILE           a file our evidence measures (repeatable)\n"
-    "  --cert PATH, --key PATH  our authenticator identity (default with --attest-key:\n"
+    "  --cert PATH, --key PATH  our authenticator identity (default when attesting:\n"
     "                           a fresh self-signed P-256 certificate)\n"
     "  --json                   print the result as one JSON object on standard output\n"
     "  --listen [HOST:]PORT     forward local TCP connections instead of stdin/stdout\n"
@@ -1702,7 +1695,8 @@ static const char usage_client[] =
     "\n"
     "Exit status: 0 success, 1 attestation or protocol failure (for example the\n"
     "server's evidence was rejected: the message says which check), 2 usage error,\n"
-    "3 connection or TLS failure.\n";
+    "3 connection or TLS failure.\n"
+    "\n";
 
 static const char usage_demo[] =
     "usage: attex demo [--log-level LEVEL]\n"
@@ -1762,6 +1756,8 @@ static int cmd_server(int argc, char **argv)
         const char *a = argv[i];
         if (is_help(a)) {
             fputs(usage_server, stdout);
+            fputs(plugin_help_attest, stdout);
+            fputs(plugin_help_verify, stdout);
             return 0;
         }
         if ((m = opt_log_level(argc, argv, &i, "server", &rc)) != 0 ||
@@ -1882,6 +1878,8 @@ static int cmd_client(int argc, char **argv)
         const char *a = argv[i];
         if (is_help(a)) {
             fputs(usage_client, stdout);
+            fputs(plugin_help_verify, stdout);
+            fputs(plugin_help_attest, stdout);
             return 0;
         }
         if ((m = opt_log_level(argc, argv, &i, "client", &rc)) != 0 ||

@@ -3,10 +3,14 @@
  * command line, for server, client and demo alike.
  *
  * Two sides, independent of each other:
- *   - what we present (one attester): sample evidence (--attest-key), ...
+ *   - what we present (one attester): sample evidence, a TPM 2.0 quote, a
+ *     TEE report through configfs-tsm; optionally exchanged for an EAR at a
+ *     Verifier first (passport model, --passport URL);
  *   - what we accept from the peer (any number of verifiers, one per
  *     evidence type; a CMW of a type none of them takes is rejected):
- *     sample evidence (--trust-ak + --reference-values), ...
+ *     sample evidence, TPM quotes, TDX / SEV-SNP / CCA reports, EARs signed
+ *     by a trusted Verifier, or anything a remote Verifier appraises
+ *     (background-check model, --verifier URL).
  */
 #ifndef ATTEX_TOOL_PLUGINS_H
 #define ATTEX_TOOL_PLUGINS_H
@@ -14,11 +18,18 @@
 #include <stddef.h>
 
 #include <attex/attex.h>
+#include <attex/cca.h>
+#include <attex/ear.h>
+#include <attex/remote.h>
+#include <attex/snp.h>
+#include <attex/tdx.h>
+#include <attex/tpm.h>
+#include <attex/tsm.h>
 
 #include "tool.h"
 
 /* The most verifiers one relying party registers. */
-#define PLUGINS_MAX_VERIFIERS 8
+#define PLUGINS_MAX_VERIFIERS 16
 
 typedef struct plugin_opts {
     /* Our attestation. */
@@ -26,10 +37,29 @@ typedef struct plugin_opts {
     const char *attest_key;
     const char *measure[MAX_LIST];
     size_t nmeasure;
-    /* The peer's attestation: sample evidence. */
-    const char *trust_ak[MAX_LIST];
+    const char *tpm_tcti, *tpm_ak_handle, *tpm_ak_type, *tpm_pcrs, *tpm_ak_chain, *tpm_timeout;
+    const char *tsm_root;
+    const char *passport; /* Verifier URL: present an EAR instead of evidence */
+    /* The peer's attestation. */
+    const char *trust_ak[MAX_LIST]; /* sample */
     size_t ntrust;
     const char *refs;
+    const char *trust_tpm_ak[MAX_LIST];
+    size_t ntrust_tpm;
+    const char *tpm_ak_roots, *tpm_refs;
+    const char *tdx_collateral, *tdx_policy;
+    const char *snp_policy, *snp_vcek, *snp_ask;
+    int snp; /* --accept-snp: SEV-SNP with the default policy */
+    const char *cca_key[MAX_LIST];
+    size_t ncca_key;
+    const char *cca_policy;
+    const char *trust_ear[MAX_LIST]; /* passport relying party: trusted Verifier keys */
+    size_t ntrust_ear;
+    const char *verifier; /* background check: remote Verifier URL */
+    /* Both models: how to reach and trust the Verifier. */
+    const char *verifier_key[MAX_LIST];
+    size_t nverifier_key;
+    const char *verifier_ca, *verifier_timeout;
 } plugin_opts;
 
 /*
@@ -56,14 +86,19 @@ int plugin_check(const plugin_opts *o, int need_verifier, const char *cmd,
 
 /* What plugins_build makes; plugins_free releases it. */
 typedef struct plugins {
-    attex_attester *attester;
-    const char *attester_desc; /* for logs: "the sample attester" */
-    attex_verifier *verifiers[PLUGINS_MAX_VERIFIERS];
-    void (*verifier_free[PLUGINS_MAX_VERIFIERS])(attex_verifier *);
+    attex_attester *attester;   /* what the channel uses (the passport wrapper, if any) */
+    attex_attester *inner;      /* the evidence attester under a passport wrapper */
+    void (*inner_free)(attex_attester *);
+    char attester_desc[160];    /* for logs: "the TPM attester (swtpm:...)" */
+    attex_verifier *owned[PLUGINS_MAX_VERIFIERS];
+    void (*owned_free[PLUGINS_MAX_VERIFIERS])(attex_verifier *);
+    size_t nowned;
     const attex_verifier *list[PLUGINS_MAX_VERIFIERS];
     size_t nverifiers;
+    attex_tdx_verifier *tdx;
+    attex_snp_verifier *snp;
+    attex_verifier *cca;
     attex_attest_policy policy;
-    void (*attester_free)(attex_attester *);
 } plugins;
 
 /*
@@ -73,6 +108,13 @@ typedef struct plugins {
  * by plugins_free).
  */
 int plugins_build(plugins *p, const plugin_opts *o, int want_policy);
+
+/*
+ * plugins_set_attester installs an attester built elsewhere (the demo's
+ * in-memory or swtpm-backed one); `free_fn` releases it with the rest.
+ */
+void plugins_set_attester(plugins *p, attex_attester *a, void (*free_fn)(attex_attester *),
+                          const char *desc);
 
 void plugins_free(plugins *p);
 
