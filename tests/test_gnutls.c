@@ -443,6 +443,16 @@ static void test_establish(gtu_stack cs, gtu_stack ss)
 
 /* ---- the ClientHello's signature schemes -------------------------------- */
 
+static int hellos_sent;
+static void count_hellos(int write_p, int version, int content_type, const void *buf,
+                         size_t len, SSL *ssl, void *arg)
+{
+    (void)version, (void)ssl, (void)arg;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == 1 /* ClientHello */)
+        hellos_sent++;
+}
+
 static void test_hello_schemes(void)
 {
     gtu_opts o;
@@ -464,6 +474,37 @@ static void test_hello_schemes(void)
     } else {
         fprintf(stderr, "%s\n", why);
         CHECK(!"pair");
+    }
+    /* After a HelloRetryRequest (the GnuTLS server wants P-384, the OpenSSL client's key
+     * share is X25519) the second ClientHello is the one recorded, and all works. */
+    memset(&o, 0, sizeof(o));
+    o.client = GTU_OPENSSL;
+    o.server = GTU_GNUTLS;
+    o.openssl_sigalgs = "ECDSA+SHA256:rsa_pss_rsae_sha256";
+    o.gnutls_extra = "-GROUP-ALL:+GROUP-SECP384R1";
+    o.skip_handshake = 1;
+    if (gtu_pair_open(&p, &o, srv_cert, srv_key, why, sizeof(why))) {
+        SSL_set_msg_callback(p.c.ssl, count_hellos);
+        hellos_sent = 0;
+        CHECK(gtu_handshake(&p, why, sizeof(why)));
+        CHECK(hellos_sent == 2);
+        gtu_tls(&p.s, &t);
+        CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
+        CHECK(info.handshake_complete && info.role == ATTEX_ROLE_SERVER);
+        CHECK(info.num_hello_schemes == 2 && info.hello_schemes[0] == 0x0403 &&
+              info.hello_schemes[1] == 0x0804);
+        attex_ea_session *c = attex_ea_session_new_openssl(p.c.ssl, &err);
+        attex_ea_session *s = attex_ea_session_new_gnutls(p.s.gs, &err);
+        attex_attest_result *r = NULL;
+        CHECK_RC(ea_round(&p, s, c, 1, &cli_id, 1, attester, &r), ATTEX_OK, &err);
+        CHECK(r != NULL && attex_attest_result_attested(r));
+        attex_attest_result_free(r);
+        attex_ea_session_free(c);
+        attex_ea_session_free(s);
+        gtu_pair_close(&p);
+    } else {
+        fprintf(stderr, "%s\n", why);
+        CHECK(!"HRR pair");
     }
     /* A GnuTLS client: what it records is what the OpenSSL server received. */
     memset(&o, 0, sizeof(o));
@@ -683,6 +724,20 @@ static void test_unprepared(void)
     CHECK(strstr(err.message, "NO-SUCH-THING") != NULL);
     CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
     CHECK(!info.handshake_complete);
+    /* The channel driver needs a socket transport; this session has none. */
+    attex_channel_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.tls = &t;
+    attex_channel *ch = attex_channel_new(&cfg, &err);
+    CHECK(ch != NULL);
+    if (ch != NULL) {
+        CHECK_RC(attex_gnutls_channel_io(g, ch, NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
+        CHECK(strstr(err.message, "socket") != NULL);
+        CHECK_RC(attex_gnutls_channel_establish(g, ch, 10, &err), ATTEX_ERR_INVALID_ARGUMENT,
+                 &err);
+    }
+    attex_channel_free(ch);
+    CHECK_RC(attex_gnutls_channel_io(NULL, NULL, NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
     CHECK_RC(attex_gnutls_prepare_session(NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
     CHECK(attex_ea_session_new_gnutls(NULL, &err) == NULL);
     gnutls_deinit(g);
