@@ -399,6 +399,40 @@ static void test_channel_abuse(void)
     CHECK(code == ATTEX_ERR_TLS_STATE || code == ATTEX_ERR_ATTESTATION);
 }
 
+/* Many small TLS records arriving at once: the GnuTLS driver must deliver them all without
+ * more bytes arriving to wake it (nothing may stay buffered inside GnuTLS unnoticed). */
+static int client_got_3000(side *c, side *s) { return (void)s, c->data.len >= 3000; }
+
+static void test_many_records(gtu_stack ss)
+{
+    gtu_pair p;
+    if (!open_pair(&p, GTU_GNUTLS, ss, NULL))
+        return;
+    side c = {&p.c, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    side s = {&p.s, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    c.ch = make(&p.c, NULL, NULL, 1);
+    s.ch = make(&p.s, &srv_id, attester, 0);
+    CHECK(pump(&c, &s, client_attested, 5000));
+    /* 300 DATA frames, each flushed on its own: 300 records on the wire before the client
+     * looks. */
+    uint8_t chunk[10];
+    memset(chunk, 'z', sizeof(chunk));
+    int ok = 1;
+    for (int i = 0; i < 300; i++) {
+        int ww;
+        if (attex_channel_send(s.ch, chunk, sizeof(chunk), &err) != ATTEX_OK ||
+            gtu_channel_io(&p.s, s.ch, &ww, &err) != ATTEX_OK)
+            ok = 0;
+    }
+    CHECK(ok);
+    s.io_status = 1; /* from here the server is quiet: only the client is pumped */
+    CHECK(pump(&c, &s, client_got_3000, 5000));
+    CHECK(c.data.len == 3000 && !c.closed);
+    side_free(&c);
+    side_free(&s);
+    gtu_pair_close(&p);
+}
+
 /* attex_*_channel_establish on both ends at once, one in a thread. */
 typedef struct est_arg {
     gtu_end *end;
@@ -1081,6 +1115,8 @@ int main(void)
         test_establish(combos[k][0], combos[k][1]);
     }
     test_channel_abuse();
+    test_many_records(GTU_OPENSSL);
+    test_many_records(GTU_GNUTLS);
     test_hello_schemes();
     test_spontaneous_unoffered();
     test_tls12();
