@@ -10,6 +10,7 @@
  * authenticators with a scheme the ClientHello did not offer, evidence and
  * authenticators from another connection; and the ClientHello parser.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -455,11 +456,21 @@ static void *establish_thread(void *arg)
     return NULL;
 }
 
-static void test_establish(gtu_stack cs, gtu_stack ss)
+static void set_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    CHECK(fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
+}
+
+static void test_establish(gtu_stack cs, gtu_stack ss, int blocking)
 {
     gtu_pair p;
     if (!open_pair(&p, cs, ss, NULL))
         return;
+    if (blocking) {
+        set_blocking(p.c.fd);
+        set_blocking(p.s.fd);
+    }
     est_arg ca = {&p.c, make(&p.c, &cli_id, attester, 1), -1, {0, 0, ""}};
     est_arg sa = {&p.s, make(&p.s, &srv_id, attester, 1), -1, {0, 0, ""}};
     pthread_t t;
@@ -539,6 +550,28 @@ static void test_hello_schemes(void)
     } else {
         fprintf(stderr, "%s\n", why);
         CHECK(!"HRR pair");
+    }
+    /* A client that sends attex's private state extension type: the GnuTLS server ignores
+     * it, and its state is intact. */
+    memset(&o, 0, sizeof(o));
+    o.client = GTU_OPENSSL;
+    o.server = GTU_GNUTLS;
+    o.openssl_client_ext = ATTEX_GNUTLS_STATE_EXTENSION;
+    o.openssl_sigalgs = "ECDSA+SHA256";
+    if (gtu_pair_open(&p, &o, srv_cert, srv_key, why, sizeof(why))) {
+        gtu_tls(&p.s, &t);
+        CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
+        CHECK(info.handshake_complete && info.num_hello_schemes == 1 &&
+              info.hello_schemes[0] == 0x0403);
+        attex_ea_session *c = attex_ea_session_new_openssl(p.c.ssl, &err);
+        attex_ea_session *s = attex_ea_session_new_gnutls(p.s.gs, &err);
+        CHECK_RC(ea_round(&p, c, s, 0, &srv_id, 0, NULL, NULL), ATTEX_OK, &err);
+        attex_ea_session_free(c);
+        attex_ea_session_free(s);
+        gtu_pair_close(&p);
+    } else {
+        fprintf(stderr, "%s\n", why);
+        CHECK(!"private extension pair");
     }
     /* A GnuTLS client: what it records is what the OpenSSL server received. */
     memset(&o, 0, sizeof(o));
@@ -1112,7 +1145,8 @@ int main(void)
                 test_channel(combos[k][0], combos[k][1], suites[i], mode);
         }
         test_channel_rejected(combos[k][0], combos[k][1]);
-        test_establish(combos[k][0], combos[k][1]);
+        test_establish(combos[k][0], combos[k][1], 0);
+        test_establish(combos[k][0], combos[k][1], 1);
     }
     test_channel_abuse();
     test_many_records(GTU_OPENSSL);
