@@ -1624,6 +1624,7 @@ static const char usage_main[] =
     "  client    connect, appraise the server's attestation, then pipe stdin/stdout\n"
     "  demo      a server and a client in this process, step by step\n"
     "  inspect   decode an authenticator request, an authenticator or a CMW\n"
+    "  tpm       provision a TPM 2.0 for attestation (AK, reference values, swtpm)\n"
     "  help [COMMAND]\n"
     "\n"
     "Run 'attex COMMAND --help' for a command's options. Common options:\n"
@@ -2905,6 +2906,8 @@ int main(int argc, char **argv)
         return cmd_demo(sub_argc, sub_argv);
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(sub_argc, sub_argv);
+    if (strcmp(cmd, "tpm") == 0)
+        return cmd_tpm(sub_argc, sub_argv);
     if (strcmp(cmd, "test-echo") == 0)
         return cmd_test_echo(sub_argc, sub_argv);
     return usage_error(NULL, "unknown command '%s'", cmd);

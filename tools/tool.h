@@ -58,4 +58,7 @@ int split_hostport(const char *s, const char *default_host, int need_host, char 
 int opt_val(int argc, char **argv, int *i, const char *name, const char **val);
 int is_help(const char *a);
 
+/* Commands in their own files. */
+int cmd_tpm(int argc, char **argv);
+
 #endif /* ATTEX_TOOL_H */
