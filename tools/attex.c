@@ -475,39 +475,6 @@ static void result_text(FILE *out, const char *indent, const attex_attest_result
     }
 }
 
-/* The sample verifier and the policy that uses it. */
-typedef struct rp_policy {
-    attex_verifier *verifier;
-    const attex_verifier *list[1];
-    attex_attest_policy policy;
-} rp_policy;
-
-static int rp_policy_init(rp_policy *p, const char *const *ak_paths, size_t num_ak,
-                          EVP_PKEY *const *ak_keys, size_t num_keys, const char *refs_path,
-                          const char *refs_json)
-{
-    attex_sample_verifier_config vc;
-    attex_error err;
-    memset(p, 0, sizeof(*p));
-    memset(&vc, 0, sizeof(vc));
-    vc.trusted_key_paths = ak_paths;
-    vc.num_trusted_key_paths = num_ak;
-    vc.trusted_keys = ak_keys;
-    vc.num_trusted_keys = num_keys;
-    vc.reference_values_path = refs_path;
-    vc.reference_values_json = refs_json;
-    p->verifier = attex_sample_verifier_new(&vc, &err);
-    if (p->verifier == NULL) {
-        logmsg(LOG_ERROR, "sample verifier: %s", err.message);
-        return -1;
-    }
-    p->list[0] = p->verifier;
-    p->policy.verifiers = p->list;
-    p->policy.num_verifiers = 1;
-    p->policy.require = 1;
-    return 0;
-}
-
 /* ====================================================================== */
 /* The connection engine: one poll() loop, many connections               */
 
@@ -1700,12 +1667,17 @@ static const char usage_client[] =
     "\n";
 
 static const char usage_demo[] =
-    "usage: attex demo [--log-level LEVEL]\n"
+    "usage: attex demo [--attester sample|tpm [--tpm-tcti TCTI]] [--log-level LEVEL]\n"
     "\n"
-    "Runs a server and a client on 127.0.0.1 in this process with a fresh in-memory\n"
-    "attestation key and self-signed certificate, and shows each step: the request,\n"
-    "the evidence, its binding to the connection, the verdict, then a line of data\n"
-    "echoed through the attested channel. Exit status 0 when every step succeeded.\n";
+    "Runs a server and a client on 127.0.0.1 in this process with a self-signed\n"
+    "certificate, and shows each step: the request, the evidence, its binding to the\n"
+    "connection, the verdict, then a line of data echoed through the attested\n"
+    "channel. Exit status 0 when every step succeeded.\n"
+    "\n"
+    "  --attester sample   evidence signed by a fresh in-memory key (default)\n"
+    "  --attester tpm      a TPM 2.0 quote; without --tpm-tcti the demo starts a\n"
+    "                      software TPM (swtpm) on loopback for itself\n"
+    "  --tpm-tcti TCTI     use this TPM instead (device:/dev/tpmrm0, swtpm:...)\n";
 
 static const char usage_inspect[] =
     "usage: attex inspect [--json] [FILE|-]\n"
@@ -2013,6 +1985,7 @@ out:
 /* attex demo                                                             */
 
 static const char demo_line[] = "hello through an attested channel\n";
+static const char *demo_evidence = "evidence";
 static int demo_step_failed;
 
 static conn *demo_server_conn(app *a)
@@ -2086,10 +2059,10 @@ static void demo_on_attested(conn *c, const attex_attest_result *r)
     printf("[4] EVIDENCE  server -> client: authenticator for that context, signed with %s\n"
            "              by %s; its certificate entry carries a CMW:\n"
            "              %s, ind %u (%s), %zu bytes\n"
-           "              (sample evidence: EAT claims in COSE_Sign1, ES256, attestation key)\n",
+           "              (%s)\n",
            attex_scheme_name(attex_ea_authenticator_scheme(au)) ? attex_scheme_name(attex_ea_authenticator_scheme(au)) : "?",
            cert_subject(leaf, subj, sizeof(subj)), cmw_type_string(cmw, tb, sizeof(tb)),
-           attex_cmw_ind(cmw), ind_string(attex_cmw_ind(cmw)), vl);
+           attex_cmw_ind(cmw), ind_string(attex_cmw_ind(cmw)), vl, demo_evidence);
     hex_encode(b->binder, b->hash_len, hex);
     printf("[5] BINDING   binder = H(SPKI || TLS-Exporter(\"Attestation\", context, 32))\n"
            "              client, from its own exporter: %s\n", hex);
@@ -2122,9 +2095,130 @@ static void demo_on_attested(conn *c, const attex_attest_result *r)
     printf("              -> the gate opens: application data may now flow\n");
 }
 
+/* The demo's attestation: a sample key in memory, or a TPM (a swtpm it starts itself). */
+typedef struct demo_att {
+    plugins pl;
+    EVP_PKEY *akey;
+    attex_swtpm *swtpm;
+    const char *tcti;
+    char setup[512];
+} demo_att;
+
+static int demo_att_sample(demo_att *d)
+{
+    attex_error err;
+    attex_buf refs = ATTEX_BUF_INIT;
+    d->akey = EVP_EC_gen("P-256");
+    if (d->akey == NULL) {
+        logmsg(LOG_ERROR, "key generation failed");
+        return -1;
+    }
+    attex_sample_attester_config ac;
+    memset(&ac, 0, sizeof(ac));
+    ac.key = d->akey;
+    attex_attester *at = attex_sample_attester_new(&ac, &err);
+    if (at == NULL || attex_sample_reference_values(&ac, &refs, &err) != ATTEX_OK) {
+        attex_sample_attester_free(at);
+        logmsg(LOG_ERROR, "sample attester: %s", err.message);
+        return -1;
+    }
+    plugins_set_attester(&d->pl, at, attex_sample_attester_free, "the sample attester");
+    char *refs_json = malloc(refs.len + 1);
+    if (refs_json != NULL) {
+        memcpy(refs_json, refs.data, refs.len);
+        refs_json[refs.len] = '\0';
+    }
+    attex_buf_free(&refs);
+    EVP_PKEY *trusted[1] = {d->akey};
+    attex_sample_verifier_config vc;
+    memset(&vc, 0, sizeof(vc));
+    vc.trusted_keys = trusted;
+    vc.num_trusted_keys = 1;
+    vc.reference_values_json = refs_json;
+    attex_verifier *v = refs_json ? attex_sample_verifier_new(&vc, &err) : NULL;
+    free(refs_json);
+    if (v == NULL) {
+        logmsg(LOG_ERROR, "sample verifier: %s", refs_json ? err.message : "out of memory");
+        return -1;
+    }
+    plugins_add_verifier(&d->pl, v, attex_sample_verifier_free);
+    snprintf(d->setup, sizeof(d->setup),
+             "attestation key: fresh P-256 key, in memory (the verifier trusts it)\n"
+             "              reference values: SHA-256 of this executable (\"exe\")");
+    demo_evidence = "sample evidence: EAT claims in COSE_Sign1, ES256, attestation key";
+    return 0;
+}
+
+static int demo_att_tpm(demo_att *d, const char *tcti)
+{
+    attex_error err;
+    attex_buf pem = ATTEX_BUF_INIT, refs = ATTEX_BUF_INIT;
+    if (tcti == NULL) {
+        if (attex_swtpm_start(0, &d->swtpm, &err) != ATTEX_OK) {
+            logmsg(LOG_ERROR, "%s", err.message);
+            return -1;
+        }
+        tcti = attex_swtpm_tcti(d->swtpm);
+    }
+    d->tcti = tcti;
+    attex_tpm_attester_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.tcti = tcti;
+    attex_attester *at = attex_tpm_attester_new(&tc, &err);
+    if (at == NULL) {
+        logmsg(LOG_ERROR, "TPM attester: %s", err.message);
+        return -1;
+    }
+    plugins_set_attester(&d->pl, at, attex_tpm_attester_free, "the TPM attester");
+    int ret = -1;
+    attex_verifier *v = NULL;
+    EVP_PKEY *ak = NULL;
+    if (attex_tpm_attester_ak_pem(at, &pem, &err) != ATTEX_OK ||
+        attex_tpm_reference_values(tcti, NULL, &refs, &err) != ATTEX_OK) {
+        logmsg(LOG_ERROR, "TPM: %s", err.message);
+        goto out;
+    }
+    BIO *bio = BIO_new_mem_buf(pem.data, (int)pem.len);
+    ak = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    char *refs_json = malloc(refs.len + 1);
+    if (ak == NULL || refs_json == NULL) {
+        free(refs_json);
+        logmsg(LOG_ERROR, "TPM: cannot read the AK public key");
+        goto out;
+    }
+    memcpy(refs_json, refs.data, refs.len);
+    refs_json[refs.len] = '\0';
+    attex_tpm_verifier_config vc;
+    memset(&vc, 0, sizeof(vc));
+    vc.trusted_aks = &ak;
+    vc.num_trusted_aks = 1;
+    vc.reference_values_json = refs_json;
+    v = attex_tpm_verifier_new(&vc, &err);
+    free(refs_json);
+    if (v == NULL) {
+        logmsg(LOG_ERROR, "TPM verifier: %s", err.message);
+        goto out;
+    }
+    plugins_add_verifier(&d->pl, v, attex_tpm_verifier_free);
+    snprintf(d->setup, sizeof(d->setup),
+             "attestation key: the TPM's AK (ECDSA P-256, endorsement hierarchy), pinned\n"
+             "              TPM: %s%s\n"
+             "              reference values: PCRs sha256:0-7 as read now",
+             tcti, d->swtpm ? " (a software TPM started for this demo)" : "");
+    demo_evidence = "TPM 2.0 quote over PCRs sha256:0-7, qualifyingData = report_data";
+    ret = 0;
+out:
+    EVP_PKEY_free(ak);
+    attex_buf_free(&pem);
+    attex_buf_free(&refs);
+    return ret;
+}
+
 static int cmd_demo(int argc, char **argv)
 {
     int rc = 0, m;
+    const char *attester_name = "sample", *tcti = NULL, *v;
     log_prog = "attex demo";
     log_level = LOG_WARN;
     for (int i = 0; i < argc; i++) {
@@ -2137,44 +2231,41 @@ static int cmd_demo(int argc, char **argv)
                 return rc;
             continue;
         }
+        if ((m = opt_val(argc, argv, &i, "--attester", &v)) != 0) {
+            if (m < 0)
+                return usage_error("demo", "--attester needs a value");
+            attester_name = v;
+            continue;
+        }
+        if ((m = opt_val(argc, argv, &i, "--tpm-tcti", &v)) != 0) {
+            if (m < 0)
+                return usage_error("demo", "--tpm-tcti needs a value");
+            tcti = v;
+            continue;
+        }
         return usage_error("demo", "unknown option '%s'", argv[i]);
     }
+    if (strcmp(attester_name, "sample") != 0 && strcmp(attester_name, "tpm") != 0)
+        return usage_error("demo", "--attester needs sample or tpm, got '%s'", attester_name);
+    if (tcti && strcmp(attester_name, "tpm") != 0)
+        return usage_error("demo", "--tpm-tcti goes with --attester tpm");
     int ret = EXIT_ATTEST;
     identity sid;
-    attex_attester *attester = NULL;
-    rp_policy pol;
-    attex_error err;
-    attex_buf refs = ATTEX_BUF_INIT;
-    EVP_PKEY *akey = NULL;
-    char *refs_json = NULL;
+    demo_att d;
     app a;
     memset(&a, 0, sizeof(a));
-    memset(&pol, 0, sizeof(pol));
+    memset(&d, 0, sizeof(d));
     memset(&sid, 0, sizeof(sid));
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("attex demo: remote attestation over TLS 1.3 (RFC 9261 exported authenticators\n"
            "carrying attestation evidence in a CMW, draft-fossati-seat-expat)\n\n");
-    akey = EVP_EC_gen("P-256");
-    if (akey == NULL || identity_generate(&sid, "attex demo server") != 0) {
+    if (identity_generate(&sid, "attex demo server") != 0) {
         logmsg(LOG_ERROR, "key generation failed");
         goto out;
     }
-    attex_sample_attester_config ac;
-    memset(&ac, 0, sizeof(ac));
-    ac.key = akey;
-    attester = attex_sample_attester_new(&ac, &err);
-    if (attester == NULL || attex_sample_reference_values(&ac, &refs, &err) != ATTEX_OK) {
-        logmsg(LOG_ERROR, "sample attester: %s", err.message);
+    if ((strcmp(attester_name, "tpm") == 0 ? demo_att_tpm(&d, tcti) : demo_att_sample(&d)) != 0)
         goto out;
-    }
-    refs_json = malloc(refs.len + 1);
-    if (refs_json == NULL)
-        goto out;
-    memcpy(refs_json, refs.data, refs.len);
-    refs_json[refs.len] = '\0';
-    EVP_PKEY *trusted[1] = {akey};
-    if (rp_policy_init(&pol, NULL, 0, trusted, 1, NULL, refs_json) != 0)
-        goto out;
+    plugins_require(&d.pl);
     if (signals_setup() != 0)
         goto out;
     a.srv.ctx = tls_ctx_new(1);
@@ -2188,10 +2279,10 @@ static int cmd_demo(int argc, char **argv)
     SSL_CTX_set_verify(a.cli.ctx, SSL_VERIFY_PEER, NULL);
     a.srv.mode = M_ECHO;
     a.srv.cfg.identity = &sid.ea;
-    a.srv.cfg.attester = attester;
+    a.srv.cfg.attester = d.pl.attester;
     a.cli.mode = M_MEM;
     a.cli.cfg.require_peer = 1;
-    a.cli.cfg.policy = &pol.policy;
+    a.cli.cfg.policy = &d.pl.policy;
     a.max_conns = 16;
     a.hs_timeout_ms = 10000;
     a.stop_when_clients_done = 1;
@@ -2207,10 +2298,9 @@ static int cmd_demo(int argc, char **argv)
     a.lkind[0] = L_TLS;
     a.nl = 1;
     const char *port = strrchr(bound, ':') + 1;
-    printf("[1] SETUP     attestation key: fresh P-256 key, in memory (the verifier trusts it)\n"
-           "              server: %s, self-signed certificate CN=attex demo server\n"
-           "              reference values: SHA-256 of this executable (\"exe\")\n",
-           bound);
+    printf("[1] SETUP     %s\n"
+           "              server: %s, self-signed certificate CN=attex demo server\n",
+           d.setup, bound);
     a.connect_host = "127.0.0.1";
     a.connect_port = port;
     conn *c = client_conn_new(&a, -1, -1, P_OPEN);
@@ -2238,11 +2328,9 @@ out:
     SSL_CTX_free(a.cli.ctx);
     sb_free(&a.mem_sink);
     free(a.conns);
-    free(refs_json);
-    attex_buf_free(&refs);
-    attex_sample_verifier_free(pol.verifier);
-    attex_sample_attester_free(attester);
-    EVP_PKEY_free(akey);
+    plugins_free(&d.pl);
+    EVP_PKEY_free(d.akey);
+    attex_swtpm_stop(d.swtpm);
     identity_clear(&sid);
     return ret;
 }

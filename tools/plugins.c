@@ -457,10 +457,21 @@ int plugins_build(plugins *p, const plugin_opts *o, int want_policy)
         return 0;
     if (build_verifiers(p, o) != 0)
         return -1;
+    plugins_require(p);
+    return 0;
+}
+
+void plugins_add_verifier(plugins *p, attex_verifier *v, void (*free_fn)(attex_verifier *))
+{
+    own_verifier(p, v, free_fn);
+    add_verifier(p, v);
+}
+
+void plugins_require(plugins *p)
+{
     p->policy.verifiers = p->list;
     p->policy.num_verifiers = p->nverifiers;
     p->policy.require = 1;
-    return 0;
 }
 
 void plugins_set_attester(plugins *p, attex_attester *a, void (*free_fn)(attex_attester *),

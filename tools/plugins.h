@@ -116,6 +116,14 @@ int plugins_build(plugins *p, const plugin_opts *o, int want_policy);
 void plugins_set_attester(plugins *p, attex_attester *a, void (*free_fn)(attex_attester *),
                           const char *desc);
 
+/*
+ * plugins_add_verifier registers (and owns) a verifier built elsewhere, and
+ * plugins_require makes the policy require the peer's attestation with the
+ * verifiers registered so far.
+ */
+void plugins_add_verifier(plugins *p, attex_verifier *v, void (*free_fn)(attex_verifier *));
+void plugins_require(plugins *p);
+
 void plugins_free(plugins *p);
 
 /* The option lines of the help texts, for the commands that take them. */
