@@ -11,6 +11,7 @@
  * (ctest runs tests in the build directory).
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1024,6 +1025,53 @@ static void test_tcb_levels(void)
     free(q4);
 }
 
+/* One verifier shared by threads: the cache is guarded, every result is the sample's. */
+typedef struct thread_arg {
+    attex_tdx_verifier *v;
+    const uint8_t *q;
+    size_t len;
+    int ok;
+} thread_arg;
+
+static void *appraise_many(void *p)
+{
+    thread_arg *t = p;
+    t->ok = 1;
+    for (int i = 0; i < 40; i++) {
+        attex_appraisal a;
+        attex_error err;
+        int ret = attex_tdx_appraise(t->v, t->q, t->len, NULL, 0, NULL, &a, &err);
+        t->ok &= ret == ATTEX_OK && a.verdict == ATTEX_VERDICT_CONTRAINDICATED &&
+                 strstr(a.reason, "no TCB level") != NULL;
+        attex_appraisal_clear(&a);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    size_t n4;
+    uint8_t *q4 = load(V4, &n4);
+    attex_error err;
+    attex_tdx_verifier *v = make(tu_source_path(DIR2023), "2023-07-01T01:00:00Z", 0, NULL, &err);
+    CHECK(v != NULL);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].v = v;
+        args[i].q = q4;
+        args[i].len = n4;
+        args[i].ok = 0;
+        CHECK(pthread_create(&th[i], NULL, appraise_many, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].ok);
+    }
+    attex_tdx_verifier_free(v);
+    free(q4);
+}
+
 static void test_misc(void)
 {
     attex_error err;
@@ -1061,6 +1109,7 @@ int main(void)
     test_collateral();
     test_policy();
     test_tcb_levels();
+    test_threads();
     test_misc();
     return tu_finish("test_tdx");
 }
