@@ -737,3 +737,47 @@ void attex_tsm_verifier_free(attex_verifier *v)
     free(t->names);
     free(t);
 }
+
+static int copy_blob(attex_buf *dst, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 1;
+    dst->data = malloc(n);
+    if (dst->data == NULL)
+        return 0;
+    memcpy(dst->data, p, n);
+    dst->len = n;
+    return 1;
+}
+
+int attex_tsm_report_decode(const uint8_t *in, size_t len, attex_tsm_report *out,
+                            attex_error *err)
+{
+    tsm_report_view v;
+    char why[256];
+    if (out == NULL)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_tsm_report_decode needs an output");
+    memset(out, 0, sizeof(*out));
+    if (!tsm_report_decode(in, len, &v, why, sizeof(why))) {
+        tsm_report_view_free(&v);
+        return attex_fail(err, ATTEX_ERR_DECODE, ATTEX_ALERT_NONE, "tsm-report: %s", why);
+    }
+    int ret = ATTEX_OK;
+    if (v.provider_len >= sizeof(out->provider)) {
+        ret = attex_fail(err, ATTEX_ERR_DECODE, ATTEX_ALERT_NONE,
+                         "tsm-report: the provider name is longer than %zu bytes",
+                         sizeof(out->provider) - 1);
+    } else {
+        memcpy(out->provider, v.provider, v.provider_len);
+        out->provider[v.provider_len] = '\0';
+        out->kind = attex_tsm_provider_kind(out->provider, v.provider_len);
+        if (!copy_blob(&out->outblob, v.outblob, v.outblob_len) ||
+            !copy_blob(&out->auxblob, v.auxblob, v.auxblob ? v.auxblob_len : 0))
+            ret = attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE, "out of memory");
+    }
+    tsm_report_view_free(&v);
+    if (ret != ATTEX_OK)
+        attex_tsm_report_clear(out);
+    return ret;
+}

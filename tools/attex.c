@@ -1591,6 +1591,7 @@ static const char usage_main[] =
     "  client    connect, appraise the server's attestation, then pipe stdin/stdout\n"
     "  demo      a server and a client in this process, step by step\n"
     "  inspect   decode an authenticator request, an authenticator or a CMW\n"
+    "  evidence  verify or decode TDX, SEV-SNP, CCA and TPM evidence offline\n"
     "  tpm       provision a TPM 2.0 for attestation (AK, reference values, swtpm)\n"
     "  help [COMMAND]\n"
     "\n"
@@ -2398,6 +2399,16 @@ static void inspect_cmw_node(out_ctx *o, const attex_cmw *cmw, int depth)
     const char *mt = attex_cmw_media_type(cmw);
     int sample = mt != NULL && strcasecmp(mt, ATTEX_SAMPLE_MEDIA_TYPE) == 0;
     uint32_t ind = attex_cmw_ind(cmw);
+    /* TEE evidence inside the record: decode it too. */
+    attex_buf ev_json = ATTEX_BUF_INIT;
+    const char *ev_kind = NULL;
+    if (mt != NULL && (strcasecmp(mt, ATTEX_TSM_REPORT_MEDIA_TYPE) == 0 ||
+                       strcasecmp(mt, ATTEX_CCA_MEDIA_TYPE) == 0)) {
+        attex_error e2;
+        const uint8_t *val = attex_cmw_value(cmw, &vl);
+        if (evidence_describe(val, vl, NULL, &ev_json, &ev_kind, &e2) != ATTEX_OK)
+            attex_buf_free(&ev_json);
+    }
     if (o->json) {
         sb_puts(&o->j, k == ATTEX_CMW_TAG ? "{\"kind\":\"tag\",\"type\":"
                                           : "{\"kind\":\"record\",\"type\":");
@@ -2410,6 +2421,10 @@ static void inspect_cmw_node(out_ctx *o, const attex_cmw *cmw, int depth)
         sb_printf(&o->j, ",\"value_len\":%zu", vl);
         if (sample)
             sb_puts(&o->j, ",\"sample_evidence\":true");
+        if (ev_json.data != NULL) {
+            sb_puts(&o->j, ",\"evidence\":");
+            sb_add(&o->j, (const char *)ev_json.data, ev_json.len);
+        }
         sb_puts(&o->j, "}");
     } else {
         ind_text(depth);
@@ -2423,7 +2438,36 @@ static void inspect_cmw_node(out_ctx *o, const attex_cmw *cmw, int depth)
             ind_text(depth + 1);
             printf("appraises it only with the TLS connection it is bound to\n");
         }
+        if (ev_json.data != NULL) {
+            ind_text(depth + 1);
+            printf("%s, decoded (not verified):\n%.*s\n", ev_kind, (int)ev_json.len,
+                   (const char *)ev_json.data);
+        }
     }
+    attex_buf_free(&ev_json);
+}
+
+/* inspect_evidence decodes raw TEE evidence (a quote, a report, a token, a tsm-report). */
+static int inspect_evidence(out_ctx *o, const uint8_t *p, size_t n)
+{
+    attex_buf json = ATTEX_BUF_INIT;
+    attex_error err;
+    const char *kind = NULL;
+    if (evidence_describe(p, n, NULL, &json, &kind, &err) != ATTEX_OK)
+        return -1;
+    if (o->json) {
+        sb_puts(&o->j, "{\"kind\":");
+        sb_json_str(&o->j, kind);
+        sb_puts(&o->j, ",\"evidence\":");
+        sb_add(&o->j, (const char *)json.data, json.len);
+        sb_puts(&o->j, "}");
+    } else {
+        printf("%s evidence, decoded (not verified; 'attex evidence verify' appraises it):\n"
+               "%.*s\n",
+               kind, (int)json.len, (const char *)json.data);
+    }
+    attex_buf_free(&json);
+    return 0;
 }
 
 static int inspect_cmw(out_ctx *o, const uint8_t *p, size_t n, int depth, attex_error *err)
@@ -2823,10 +2867,12 @@ static int cmd_inspect(int argc, char **argv)
         ret = inspect_authenticator(&o, p, len);
     } else if (inspect_cmw(&o, p, len, 0, &err) == 0) {
         ret = 0;
+    } else if (inspect_evidence(&o, p, len) == 0) {
+        ret = 0;
     } else {
         fprintf(stderr,
-                "attex inspect: not an authenticator request, an authenticator or a CMW "
-                "(CMW decoder: %s)\n",
+                "attex inspect: not an authenticator request, an authenticator, a CMW, a TDX "
+                "quote, an SEV-SNP report, a CCA token or a tsm-report (CMW decoder: %s)\n",
                 err.message);
     }
     if (o.json && ret == 0) {
@@ -2996,6 +3042,8 @@ int main(int argc, char **argv)
         return cmd_inspect(sub_argc, sub_argv);
     if (strcmp(cmd, "tpm") == 0)
         return cmd_tpm(sub_argc, sub_argv);
+    if (strcmp(cmd, "evidence") == 0)
+        return cmd_evidence(sub_argc, sub_argv);
     if (strcmp(cmd, "test-echo") == 0)
         return cmd_test_echo(sub_argc, sub_argv);
     return usage_error(NULL, "unknown command '%s'", cmd);

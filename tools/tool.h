@@ -60,5 +60,16 @@ int is_help(const char *a);
 
 /* Commands in their own files. */
 int cmd_tpm(int argc, char **argv);
+int cmd_evidence(int argc, char **argv);
+
+/*
+ * evidence_describe decodes a TDX quote, an SEV-SNP report, a CCA token or a
+ * tsm-report into a JSON object (no verification). `type` is "tdx", "snp",
+ * "cca", "tsm" or NULL to recognise it; *kind says what it was.
+ */
+struct attex_buf;
+struct attex_error;
+int evidence_describe(const uint8_t *p, size_t n, const char *type, struct attex_buf *json,
+                      const char **kind, struct attex_error *err);
 
 #endif /* ATTEX_TOOL_H */

@@ -76,6 +76,15 @@ typedef struct attex_tsm_report {
 void attex_tsm_report_clear(attex_tsm_report *r);
 
 /**
+ * attex_tsm_report_decode decodes a tsm-report (the value of an
+ * ATTEX_TSM_REPORT_MEDIA_TYPE Record) strictly into `out` (copies; release
+ * with attex_tsm_report_clear), for tools that show or re-appraise one.
+ * ATTEX_ERR_DECODE with the reason when it is malformed.
+ */
+int attex_tsm_report_decode(const uint8_t *in, size_t len, attex_tsm_report *out,
+                            attex_error *err);
+
+/**
  * attex_tsm_report_get runs one configfs-tsm request: mkdir a unique entry
  * under cfg->root, write report_data (64 bytes) to inblob in one write(),
  * read outblob, auxblob (if present) and provider, checking after each
