@@ -302,7 +302,6 @@ int main(int argc, char **argv)
     sc.ear_key = ear;
     sc.verifiers = vs;
     sc.num_verifiers = 1;
-    sc.threads = 2;
     attex_service *svc = attex_service_new(&sc, &err);
     if (svc == NULL || (port = attex_service_start(svc, &err)) <= 0) {
         fprintf(stderr, "attex-bench-service: %s\n", err.message);

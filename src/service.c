@@ -312,8 +312,6 @@ attex_service *attex_service_new(const attex_service_config *cfg, attex_error *e
         c->address = "127.0.0.1";
     if (c->ear_lifetime == 0)
         c->ear_lifetime = 300;
-    if (c->threads == 0)
-        c->threads = 4;
     if (c->max_connections == 0)
         c->max_connections = 64;
     if (c->connection_timeout == 0)
@@ -1288,16 +1286,28 @@ int attex_service_start(attex_service *svc, attex_error *err)
     }
     if (svc->tls_cert != NULL)
         flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)svc->cfg.threads, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)svc->cfg.max_connections, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)svc->cfg.connection_timeout, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, svc},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
-        {svc->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, svc->tls_cert},
-        {svc->tls_cert ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, svc->tls_key},
-        {MHD_OPTION_END, 0, NULL}};
+    /* A plug-in call blocks its thread: by default every connection gets its own thread
+     * (bounded by max_connections), so a slow appraisal delays no other client. A pool
+     * spreads connections over its threads as they are accepted. */
+    if (svc->cfg.threads == 0)
+        flags |= MHD_USE_THREAD_PER_CONNECTION;
+    struct MHD_OptionItem opts[10];
+    size_t n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    if (svc->cfg.threads > 1)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+                                            (intptr_t)svc->cfg.threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                        (intptr_t)svc->cfg.max_connections, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                        (intptr_t)svc->cfg.connection_timeout, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, svc};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL};
+    if (svc->tls_cert != NULL) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, svc->tls_cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, svc->tls_key};
+    }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     svc->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, svc, MHD_OPTION_ARRAY, opts,
                                    MHD_OPTION_END);
     if (svc->daemon == NULL)

@@ -124,6 +124,7 @@ typedef struct slow_ctx {
     unsigned delay_ms;
     pthread_mutex_t lock;
     int entered;
+    int active, max_active; /* plug-in calls running at once */
 } slow_ctx;
 
 static int slow_appraise(void *ctx, const attex_cmw *record, const attex_binding *expected,
@@ -132,9 +133,14 @@ static int slow_appraise(void *ctx, const attex_cmw *record, const attex_binding
     slow_ctx *s = ctx;
     pthread_mutex_lock(&s->lock);
     s->entered++;
+    if (++s->active > s->max_active)
+        s->max_active = s->active;
     pthread_mutex_unlock(&s->lock);
     struct timespec ts = {(time_t)(s->delay_ms / 1000), (long)(s->delay_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+    pthread_mutex_lock(&s->lock);
+    s->active--;
+    pthread_mutex_unlock(&s->lock);
     return s->inner->appraise(s->inner->ctx, record, expected, out, err);
 }
 
@@ -580,6 +586,25 @@ static void test_in_process(void)
     CHECK(attex_service_appraise(svc, fx.cmw.data, fx.cmw.len, &fx.b, fx.b.binder, 7, &res,
                                  &err) == ATTEX_ERR_INVALID_ARGUMENT);
     attex_service_free(svc);
+
+    /* Matching by CoAP Content-Format: a Tag goes to the plug-in registered for its number
+     * (the sample plug-in then rejects a Tag: contraindicated, not 'unsupported'). */
+    attex_verifier by_cf = {"by-cf", NULL, 10000, fx.verifier->ctx, fx.verifier->appraise};
+    const attex_verifier *cfv[] = {&by_cf};
+    c.verifiers = cfv;
+    svc = attex_service_new(&c, &err);
+    CHECK(svc != NULL);
+    attex_cmw *tag = attex_cmw_tag_new(10000, fx.raw, fx.raw_len, &err);
+    CHECK_RC(attex_cmw_encode(tag, ATTEX_CMW_CBOR, &enc, &err), ATTEX_OK, &err);
+    attex_cmw_free(tag);
+    CHECK_RC(attex_service_appraise(svc, enc.data, enc.len, &fx.b, fx.b.binder, 32, &res, &err),
+             ATTEX_OK, &err);
+    CHECK(res.num_submods == 1 && strcmp(res.submods[0].name, "by-cf") == 0 &&
+          res.status == ATTEX_VERDICT_CONTRAINDICATED);
+    attex_buf_free(&res.ear);
+    attex_buf_free(&enc);
+    attex_service_free(svc);
+    c.verifiers = vs;
 
     /* Construction errors: no key, a key that is not P-256, TLS half-configured. */
     c.ear_key = NULL;
@@ -1124,9 +1149,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void test_concurrent(log_sink *sink)
+static void test_concurrent(void)
 {
-    unsigned before = sink->lines;
+    log_sink sink;
+    memset(&sink, 0, sizeof(sink));
+    pthread_mutex_init(&sink.lock, NULL);
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    c.log_fn = on_log;
+    c.log_ctx = &sink;
+    const attex_verifier *vs[] = {fx.verifier};
+    attex_service *svc = start(&c, vs, 1);
+    if (svc == NULL)
+        return;
     char *body = appraise_body(fx.cmw.data, fx.cmw.len, &fx.b);
     worker w[8];
     memset(w, 0, sizeof(w));
@@ -1144,21 +1179,12 @@ static void test_concurrent(log_sink *sink)
     CHECK(ok == 400 && failed == 0);
     if (ok != 400)
         fprintf(stderr, "  concurrent: %d ok, %d failed\n", ok, failed);
-    /* One access-log line per request, every one well-formed. The line is written once the
-     * response is sent, so give the last ones a moment. */
-    for (int i = 0; i < 100; i++) {
-        pthread_mutex_lock(&sink->lock);
-        unsigned n = sink->lines - before;
-        pthread_mutex_unlock(&sink->lock);
-        if (n >= 400)
-            break;
-        struct timespec ts = {0, 10000000L};
-        nanosleep(&ts, NULL);
-    }
-    pthread_mutex_lock(&sink->lock);
-    CHECK(sink->lines - before == 400);
-    CHECK(sink->ok_fields == sink->lines);
-    pthread_mutex_unlock(&sink->lock);
+    /* Once stopped, every request has been logged: one well-formed line each. */
+    attex_service_free(svc);
+    CHECK(sink.lines == 400 && sink.ok_fields == 400);
+    if (sink.lines != 400)
+        fprintf(stderr, "  access log: %u lines for 400 requests\n", sink.lines);
+    pthread_mutex_destroy(&sink.lock);
     free(body);
 }
 
@@ -1191,7 +1217,6 @@ static void test_clean_stop(void)
     const attex_verifier *vs[] = {&slow};
     attex_service_config c;
     memset(&c, 0, sizeof(c));
-    c.threads = 2;
     attex_service *svc = start(&c, vs, 1);
     if (svc == NULL)
         return;
@@ -1213,6 +1238,8 @@ static void test_clean_stop(void)
         nanosleep(&ts, NULL);
     }
     attex_service_stop(svc);
+    /* The worker threads appraise in parallel unless told otherwise. */
+    CHECK(sc.max_active == 2);
     for (int i = 0; i < 2; i++) {
         pthread_join(s[i].t, NULL);
         CHECK(s[i].status == 200 && s[i].verdict && strcmp(s[i].verdict, "affirming") == 0);
@@ -1316,6 +1343,241 @@ static void test_https(void)
     EVP_PKEY_free(k);
 }
 
+/* ---- options: serialised plug-ins, access-log FILE, chunked bodies, files ---- */
+
+typedef struct feed {
+    size_t left;
+} feed;
+
+static size_t on_read(char *buf, size_t size, size_t n, void *u)
+{
+    feed *f = u;
+    size_t k = size * n < f->left ? size * n : f->left;
+    memset(buf, ' ', k);
+    f->left -= k;
+    return k;
+}
+
+/* POSTs `len` spaces with chunked transfer coding (no Content-Length); returns the status. */
+static long post_chunked(size_t len)
+{
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, ATTEX_SERVICE_APPRAISE_PATH);
+    feed f = {len};
+    http_resp r;
+    memset(&r, 0, sizeof(r));
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+    hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+    hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &f);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    long st = 0;
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    free(r.body);
+    return st;
+}
+
+static void test_options(void)
+{
+    slow_ctx sc;
+    memset(&sc, 0, sizeof(sc));
+    pthread_mutex_init(&sc.lock, NULL);
+    sc.inner = fx.verifier;
+    sc.delay_ms = 100;
+    attex_verifier slow = {"sample", ATTEX_SAMPLE_MEDIA_TYPE, 0, &sc, slow_appraise};
+    const attex_verifier *vs[] = {&slow};
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    c.threads = 3;
+    c.serialize_appraisal = 1;
+    c.max_body = 4096;
+    FILE *log = tmpfile();
+    c.access_log = log;
+    attex_service *svc = start(&c, vs, 1);
+    if (svc == NULL || log == NULL) {
+        if (log)
+            fclose(log);
+        attex_service_free(svc);
+        return;
+    }
+    char *body = appraise_body(fx.cmw.data, fx.cmw.len, &fx.b);
+    slow_req s[3];
+    memset(s, 0, sizeof(s));
+    for (int i = 0; i < 3; i++) {
+        s[i].body = body;
+        pthread_create(&s[i].t, NULL, slow_main, &s[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(s[i].t, NULL);
+        CHECK(s[i].status == 200 && s[i].verdict && strcmp(s[i].verdict, "affirming") == 0);
+        free(s[i].verdict);
+    }
+    /* serialize_appraisal: never two plug-in calls at once. */
+    CHECK(sc.entered == 3 && sc.max_active == 1);
+    free(body);
+
+    /* A chunked body that grows past max_body: 413 once it is all read; a small one is
+     * read whole (and is not JSON). */
+    CHECK(post_chunked(20000) == 413);
+    CHECK(post_chunked(100) == 400);
+
+    /* A padded Veraison nonce (percent-encoded '=') is accepted and echoed unpadded. */
+    CURL *h = curl_easy_init();
+    uint8_t nonce[64];
+    size_t nl = 0;
+    char *padded = svc_b64_encode(fx.b.report_data, 64);
+    for (char *p = padded; *p; p++)
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    char q[200];
+    size_t pl = strlen(padded);
+    CHECK(pl == 88 && padded[86] == '=' && padded[87] == '=');
+    padded[86] = '\0';
+    snprintf(q, sizeof(q), "?nonce=%s%%3D%%3D", padded);
+    free(padded);
+    char *path = new_session(h, q, nonce, &nl);
+    CHECK(nl == 64 && memcmp(nonce, fx.b.report_data, 64) == 0);
+    free(path);
+    curl_easy_cleanup(h);
+    attex_service_free(svc);
+
+    /* The access log FILE: one JSON line per request (3 appraisals, 2 chunked, 1 session). */
+    rewind(log);
+    char line[2048];
+    int lines = 0, good = 0;
+    while (fgets(line, sizeof(line), log) != NULL) {
+        lines++;
+        json_t *j = json_loads(line, 0, NULL);
+        good += j != NULL && json_integer_value(json_object_get(j, "status")) >= 200 &&
+                json_integer_value(json_object_get(j, "duration_us")) >= 0;
+        json_decref(j);
+    }
+    CHECK(lines == 6 && good == 6);
+    fclose(log);
+    pthread_mutex_destroy(&sc.lock);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return 0;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+static void test_files_and_errors(void)
+{
+    /* Keys and certificates from files, in a scratch directory under the working directory. */
+    char dir[] = "test_service_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char ear_path[64], cert_path[64], key_path[64], bad_path[64];
+    snprintf(ear_path, sizeof(ear_path), "%s/ear.pem", dir);
+    snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir);
+    snprintf(key_path, sizeof(key_path), "%s/key.pem", dir);
+    snprintf(bad_path, sizeof(bad_path), "%s/missing.pem", dir);
+    EVP_PKEY *k = tu_key("p256");
+    X509 *x = tu_cert(k, "localhost", NULL, NULL, 0, 1);
+    char *cert = pem_of(write_cert, x), *key = pem_of(write_key, k),
+         *ear = pem_of(write_key, fx.ear_key);
+    CHECK(write_file(ear_path, ear) && write_file(cert_path, cert) && write_file(key_path, key));
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    const attex_verifier *vs[] = {fx.verifier};
+    c.verifiers = vs;
+    c.num_verifiers = 1;
+    c.verifier_developer = "attex-test";
+    c.ear_key_path = ear_path;
+    c.tls_cert_path = cert_path;
+    c.tls_key_path = key_path;
+    attex_error err;
+    attex_service *svc = attex_service_new(&c, &err);
+    CHECK(svc != NULL);
+    int p = svc ? attex_service_start(svc, &err) : -1;
+    CHECK(p > 0);
+    if (p > 0) {
+        port = p;
+        scheme = "https";
+        ca_pem = cert;
+        CURL *h = curl_easy_init();
+        char *status, *jwt;
+        char *body = appraise_body(fx.cmw.data, fx.cmw.len, &fx.b);
+        CHECK(one_shot(h, body, &status, &jwt) == 200);
+        attex_ear e;
+        CHECK(jwt && check_ear(jwt, fx.b.binder, 32, &e) == ATTEX_VERDICT_AFFIRMING);
+        free(status);
+        free(jwt);
+        free(body);
+        curl_easy_cleanup(h);
+        scheme = "http";
+        ca_pem = NULL;
+        /* The port is taken now. */
+        attex_service_config c2;
+        memset(&c2, 0, sizeof(c2));
+        c2.ear_key = fx.ear_key;
+        c2.port = (uint16_t)p;
+        attex_service *svc2 = attex_service_new(&c2, &err);
+        CHECK(svc2 != NULL && attex_service_start(svc2, &err) < 0);
+        CHECK(strstr(err.message, "port") != NULL);
+        attex_service_free(svc2);
+    }
+    attex_service_free(svc);
+
+    /* Files that are missing or hold the wrong thing. */
+    c.ear_key_path = bad_path;
+    CHECK(attex_service_new(&c, &err) == NULL && strstr(err.message, "missing.pem") != NULL);
+    c.ear_key_path = cert_path;
+    CHECK(attex_service_new(&c, &err) == NULL && strstr(err.message, "PEM private key") != NULL);
+    c.ear_key_path = ear_path;
+    c.tls_key_path = bad_path;
+    CHECK(attex_service_new(&c, &err) == NULL && strstr(err.message, "TLS private key") != NULL);
+    /* A certificate and key that do not load fail at start. */
+    c.tls_key_path = ear_path;
+    c.tls_cert_path = ear_path;
+    svc = attex_service_new(&c, &err);
+    CHECK(svc != NULL && attex_service_start(svc, &err) < 0);
+    attex_service_free(svc);
+    /* An address that is not a literal; IPv6 loopback works. */
+    memset(&c, 0, sizeof(c));
+    c.ear_key = fx.ear_key;
+    c.address = "localhost";
+    svc = attex_service_new(&c, &err);
+    CHECK(svc != NULL && attex_service_start(svc, &err) == ATTEX_ERR_INVALID_ARGUMENT);
+    attex_service_free(svc);
+    c.address = "::1";
+    svc = attex_service_new(&c, &err);
+    if (svc != NULL && attex_service_start(svc, &err) > 0)
+        CHECK(1);
+    else
+        fprintf(stderr, "  (no IPv6 loopback here: %s)\n", err.message);
+    attex_service_free(svc);
+    /* A plug-in with nothing to match by. */
+    attex_verifier untyped = {"x", NULL, 0, NULL, slow_appraise};
+    const attex_verifier *uv[] = {&untyped};
+    c.verifiers = uv;
+    c.num_verifiers = 1;
+    CHECK(attex_service_new(&c, &err) == NULL && err.code == ATTEX_ERR_INVALID_ARGUMENT);
+
+    remove(ear_path);
+    remove(cert_path);
+    remove(key_path);
+    rmdir(dir);
+    free(cert);
+    free(key);
+    free(ear);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     srand(7);
@@ -1343,15 +1605,18 @@ int main(void)
             test_one_shot(h);
             test_veraison(h);
             curl_easy_cleanup(h);
-            test_concurrent(&sink);
             attex_service_free(svc);
+            CHECK(sink.lines > 50 && sink.ok_fields == sink.lines);
         }
         pthread_mutex_destroy(&sink.lock);
+        test_concurrent();
         CURL *h = curl_easy_init();
         test_expiry_and_limits(h);
         curl_easy_cleanup(h);
         test_clean_stop();
         test_https();
+        test_options();
+        test_files_and_errors();
     }
     EVP_PKEY_free(discovered_key);
     fixture_free();

@@ -12,7 +12,7 @@
  *   GET  /.well-known/veraison/verification    discovery, with the EAR key as a JWK
  *
  * It keeps no state but short-lived challenge-response sessions. Plug-ins'
- * appraise functions are called from several worker threads at once unless
+ * appraise functions are called from several threads at once unless
  * `serialize_appraisal` is set.
  */
 #ifndef ATTEX_SERVICE_H
@@ -79,7 +79,12 @@ typedef struct attex_service_config {
     /** Nonzero: call at most one plug-in at a time (for plug-ins that are not thread-safe). */
     int serialize_appraisal;
 
-    /** Worker threads; 0 for 4. */
+    /**
+     * 0 (default): one thread per connection (at most max_connections), so that a slow
+     * appraisal delays no other client. N > 0: a pool of N threads over which connections
+     * are spread as they are accepted (a connection's requests wait for the other
+     * connections of its thread).
+     */
     unsigned threads;
     /** Most concurrent connections; 0 for 64. */
     unsigned max_connections;
