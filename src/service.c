@@ -1291,7 +1291,7 @@ int attex_service_start(attex_service *svc, attex_error *err)
      * spreads connections over its threads as they are accepted. */
     if (svc->cfg.threads == 0)
         flags |= MHD_USE_THREAD_PER_CONNECTION;
-    struct MHD_OptionItem opts[10];
+    struct MHD_OptionItem opts[12];
     size_t n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     if (svc->cfg.threads > 1)
@@ -1306,6 +1306,10 @@ int attex_service_start(attex_service *svc, attex_error *err)
     if (svc->tls_cert != NULL) {
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, svc->tls_cert};
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, svc->tls_key};
+        /* RFC 8996 / RFC 9325 s3.1.1: TLS 1.2 or 1.3 only. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)(uintptr_t)"NORMAL:-VERS-ALL:+VERS-TLS1.3:"
+                                                               "+VERS-TLS1.2"};
     }
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     svc->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, svc, MHD_OPTION_ARRAY, opts,

@@ -3,10 +3,14 @@
  * request parsers directly, then the three HTTP APIs over loopback with a
  * libcurl client, the sample plug-in and real EARs.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1578,6 +1582,66 @@ static void test_files_and_errors(void)
     EVP_PKEY_free(k);
 }
 
+/* ---- connection bounds -------------------------------------------------- */
+
+static int tcp_connect(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Whether the server closed fd within `ms` milliseconds (read gives EOF or an error). */
+static int closed_within(int fd, int ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, ms) <= 0)
+        return 0;
+    char c;
+    return read(fd, &c, 1) <= 0;
+}
+
+static void test_connection_bounds(void)
+{
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    c.max_connections = 2;
+    c.connection_timeout = 1;
+    const attex_verifier *vs[] = {fx.verifier};
+    attex_service *svc = start(&c, vs, 1);
+    if (svc == NULL)
+        return;
+    int a = tcp_connect(), b = tcp_connect();
+    CHECK(a >= 0 && b >= 0);
+    struct timespec ts = {0, 200000000L};
+    nanosleep(&ts, NULL);
+    /* A third connection is closed at once: the limit holds. */
+    int extra = tcp_connect();
+    CHECK(extra < 0 || closed_within(extra, 500));
+    if (extra >= 0)
+        close(extra);
+    /* The idle ones are closed after the connection timeout. */
+    CHECK(closed_within(a, 3000) && closed_within(b, 3000));
+    close(a);
+    close(b);
+    nanosleep(&ts, NULL);
+    /* Then there is room again. */
+    CURL *h = curl_easy_init();
+    http_resp r;
+    CHECK(http(h, "GET", "/.well-known/veraison/verification", NULL, NULL, NULL, 0, &r) == 200);
+    resp_free(&r);
+    curl_easy_cleanup(h);
+    attex_service_free(svc);
+}
+
 int main(void)
 {
     srand(7);
@@ -1617,6 +1681,7 @@ int main(void)
         test_https();
         test_options();
         test_files_and_errors();
+        test_connection_bounds();
     }
     EVP_PKEY_free(discovered_key);
     fixture_free();
