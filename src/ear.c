@@ -18,12 +18,10 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <openssl/params.h>
 
 #include <attex/ear.h>
 
@@ -31,6 +29,7 @@
 #include "crypto.h"
 #include "ear_internal.h"
 #include "internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -179,17 +178,6 @@ void ear_safe_text(const char *p, size_t n, char *out, size_t out_size)
     out[o] = '\0';
 }
 
-static void to_hex(const uint8_t *p, size_t n, char *out, size_t out_size)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 2 < out_size; i++) {
-        out[o++] = digits[p[i] >> 4];
-        out[o++] = digits[p[i] & 15];
-    }
-    out[o] = '\0';
-}
-
 const char *ear_status_name(attex_verdict v)
 {
     switch (v) {
@@ -260,66 +248,12 @@ static int is_p256(EVP_PKEY *key)
     return key != NULL && crypto_key_can_use(key, ATTEX_SCHEME_ECDSA_SECP256R1_SHA256);
 }
 
-/* ---------------------------------------------------------------------- */
-/* ES256 (RFC 7518 s3.4: the signature is r || s, each 32 bytes big-endian) */
-
-static int es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
-                      uint8_t sig[EAR_SIG_LEN], attex_error *err)
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t der[80];
-    size_t der_len = sizeof(der);
-    ECDSA_SIG *es = NULL;
-    int ret = ATTEX_OK;
-    if (ctx == NULL || EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) <= 0 ||
-        EVP_DigestSign(ctx, NULL, &der_len, msg, msg_len) <= 0 || der_len > sizeof(der) ||
-        EVP_DigestSign(ctx, der, &der_len, msg, msg_len) <= 0) {
-        ret = attex_fail_crypto(err, "signing the EAR");
-        goto out;
-    }
-    const uint8_t *p = der;
-    const BIGNUM *r, *s;
-    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    if (es == NULL) {
-        ret = attex_fail_crypto(err, "decoding the EAR's ECDSA signature");
-        goto out;
-    }
-    ECDSA_SIG_get0(es, &r, &s);
-    if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(s, sig + 32, 32) != 32)
-        ret = attex_fail_crypto(err, "converting the EAR's ECDSA signature to r || s");
-out:
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_cleanse(der, sizeof(der));
-    return ret;
-}
-
+/* RFC 7518 s3.4: an ES256 signature is r || s, 32 bytes each, over SHA-256; the key is P-256. */
 static int es256_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
                         const uint8_t sig[EAR_SIG_LEN])
 {
-    int ok = 0;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
-    uint8_t *der = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (es == NULL || r == NULL || s == NULL || ctx == NULL || !is_p256(key))
-        goto out;
-    if (ECDSA_SIG_set0(es, r, s) != 1)
-        goto out;
-    r = s = NULL; /* owned by es now */
-    int der_len = i2d_ECDSA_SIG(es, &der);
-    if (der_len <= 0)
-        goto out;
-    ok = EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) > 0 &&
-         EVP_DigestVerify(ctx, der, (size_t)der_len, msg, msg_len) == 1;
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    return is_p256(key) &&
+           crypto_ecdsa_verify_raw(key, ATTEX_HASH_SHA256, msg, msg_len, sig, EAR_SIG_LEN) == 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -641,6 +575,10 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
                           "attex_ear_validate needs a JWT, options and an output");
     if (claims_json != NULL)
         *claims_json = NULL;
+    if (opts->nonce != NULL && (opts->nonce_len == 0 || opts->nonce_len > 64))
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "the expected eat_nonce must be 1 to 64 bytes, not %zu",
+                          opts->nonce_len);
     if (check_signature && (opts->num_keys == 0 || opts->keys == NULL))
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "validating an EAR needs at least one trusted Verifier key");
@@ -772,8 +710,8 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
     if (opts->nonce != NULL) {
         /* PROTOCOL.md s3: the EAR must be about evidence bound to this connection (binder). */
         char want[2 * 64 + 1], got[2 * 64 + 1];
-        to_hex(opts->nonce, opts->nonce_len, want, sizeof(want));
-        to_hex(out->nonce, out->nonce_len, got, sizeof(got));
+        util_hex(opts->nonce, opts->nonce_len, want);
+        util_hex(out->nonce, out->nonce_len, got);
         if (out->nonce_len == 0) {
             ret = stale(err, "no eat_nonce, but one was required (expected %s)", want);
             goto out;
@@ -922,7 +860,8 @@ int attex_ear_issue(const attex_ear *ear, EVP_PKEY *key, attex_buf *jwt, attex_e
                          "the EAR would be longer than %d bytes", ATTEX_EAR_MAX_JWT);
         goto out;
     }
-    if ((ret = es256_sign(key, w.data, w.len, sig, err)) != ATTEX_OK)
+    if ((ret = crypto_ecdsa_sign_raw(key, ATTEX_HASH_SHA256, w.data, w.len, sig, sizeof(sig),
+                                     err)) != ATTEX_OK)
         goto out;
     if ((s64 = ear_b64url_encode(sig, sizeof(sig))) == NULL) {
         ret = NOMEM(err);
@@ -961,8 +900,7 @@ static int ear_reject(attex_appraisal *out, const char *msg, attex_error *err)
     return attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE, "%s", msg);
 }
 
-/* ear_reason names the Verifier and each submodule's status, for the appraisal's reason. */
-static void ear_reason(const attex_ear *e, char *out, size_t out_size)
+void ear_reason(const attex_ear *e, char *out, size_t out_size)
 {
     char dev[80], build[48];
     ear_safe_text(e->verifier_developer, strlen(e->verifier_developer), dev, sizeof(dev));
@@ -1044,31 +982,6 @@ static int add_key(ear_verifier *v, EVP_PKEY *k, const char *what, attex_error *
     return ATTEX_OK;
 }
 
-/* Never prompt on a terminal for a passphrase. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-static int load_pub(const char *path, EVP_PKEY **out, attex_error *err)
-{
-    BIO *b = BIO_new_file(path, "r");
-    EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(b);
-    ERR_clear_error();
-    if (k == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot load the Verifier key \"%s\": it must be a readable PEM public "
-                          "key (-----BEGIN PUBLIC KEY-----)",
-                          path);
-    *out = k;
-    return ATTEX_OK;
-}
-
 attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, attex_error *err)
 {
     if (cfg == NULL || (cfg->num_keys > 0 && cfg->keys == NULL) ||
@@ -1114,7 +1027,8 @@ attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, att
     }
     for (size_t i = 0; ret == ATTEX_OK && i < cfg->num_key_paths; i++) {
         EVP_PKEY *k = NULL;
-        if ((ret = load_pub(cfg->key_paths[i], &k, err)) == ATTEX_OK &&
+        if ((ret = util_load_public_key(cfg->key_paths[i], "Verifier key file", &k, err)) ==
+                ATTEX_OK &&
             (ret = add_key(v, k, cfg->key_paths[i], err)) != ATTEX_OK)
             EVP_PKEY_free(k);
     }
@@ -1135,4 +1049,105 @@ void attex_ear_verifier_free(attex_verifier *verifier)
     free(v->keys);
     free(v->media_type);
     free(v);
+}
+
+/* ---------------------------------------------------------------------- */
+/* JWK (RFC 7517; EC keys RFC 7518 s6.2)                                  */
+
+int attex_ear_key_to_jwk(EVP_PKEY *key, attex_buf *jwk, attex_error *err)
+{
+    if (jwk == NULL || !is_p256(key))
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_ear_key_to_jwk needs an EC P-256 key and an output");
+    uint8_t pt[65];
+    size_t pt_len = 0;
+    /* SEC 1 s2.3.3: the uncompressed point is 0x04 || x || y. */
+    if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+                                        &pt_len) != 1 ||
+        pt_len != sizeof(pt) || pt[0] != 0x04)
+        return attex_fail_crypto(err, "reading the EC public point of the EAR key");
+    char *x = ear_b64url_encode(pt + 1, 32), *y = ear_b64url_encode(pt + 33, 32);
+    json_t *o = json_object();
+    char *text = NULL;
+    if (x != NULL && y != NULL && o != NULL &&
+        json_object_set_new(o, "kty", json_string("EC")) == 0 &&
+        json_object_set_new(o, "crv", json_string("P-256")) == 0 &&
+        json_object_set_new(o, "x", json_string(x)) == 0 &&
+        json_object_set_new(o, "y", json_string(y)) == 0 &&
+        json_object_set_new(o, "alg", json_string("ES256")) == 0)
+        text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    free(x);
+    free(y);
+    if (text == NULL)
+        return NOMEM(err);
+    jwk->len = strlen(text);
+    jwk->data = (uint8_t *)text;
+    return ATTEX_OK;
+}
+
+int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, attex_error *err)
+{
+    if (jwk == NULL || key == NULL)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_ear_key_from_jwk needs a JWK and an output");
+    json_error_t jerr;
+    json_t *o = json_loadb(jwk, jwk_len, JSON_REJECT_DUPLICATES, &jerr);
+    int ret = ATTEX_OK;
+    uint8_t pt[65];
+    size_t xl = 0, yl = 0;
+    const char *why = "";
+    json_t *kty = json_object_get(o, "kty"), *crv = json_object_get(o, "crv"),
+           *x = json_object_get(o, "x"), *y = json_object_get(o, "y"),
+           *alg = json_object_get(o, "alg");
+    if (!json_is_object(o)) {
+        ret = bad(err, "the Verifier key is not a JSON object (RFC 7517 s4)");
+    } else if (!json_is_string(kty) || strcmp(json_string_value(kty), "EC") != 0 ||
+               !json_is_string(crv) || strcmp(json_string_value(crv), "P-256") != 0) {
+        ret = bad(err, "the Verifier key is not an EC P-256 JWK (kty \"EC\", crv \"P-256\")");
+    } else if (json_object_get(o, "d") != NULL) {
+        ret = bad(err, "the Verifier key JWK has a private part (\"d\"); publish the public "
+                       "key only");
+    } else if (alg != NULL &&
+               (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256") != 0)) {
+        ret = bad(err, "the Verifier key JWK's alg is not ES256");
+    } else if (!json_is_string(x) || !json_is_string(y) ||
+               !ear_b64url_decode((const uint8_t *)json_string_value(x), json_string_length(x),
+                                  0, pt + 1, 32, &xl, &why) ||
+               !ear_b64url_decode((const uint8_t *)json_string_value(y), json_string_length(y),
+                                  0, pt + 33, 32, &yl, &why) ||
+               xl != 32 || yl != 32) {
+        /* RFC 7518 s6.2.1.2: x and y are the full 32-byte coordinates, base64url. */
+        ret = bad(err, "the Verifier key JWK's x and y must be 32-byte base64url coordinates");
+    }
+    json_decref(o);
+    if (ret != ATTEX_OK)
+        return ret;
+    pt[0] = 0x04;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[3];
+    char group[] = "P-256";
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
+    params[2] = OSSL_PARAM_construct_end();
+    EVP_PKEY *k = NULL;
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) != 1 || !is_p256(k)) {
+        EVP_PKEY_free(k);
+        EVP_PKEY_CTX_free(ctx);
+        ERR_clear_error();
+        return bad(err, "the Verifier key JWK's point is not on P-256");
+    }
+    /* EVP_PKEY_fromdata does not check the point; a public key check does. */
+    EVP_PKEY_CTX *chk = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+    int on_curve = chk != NULL && EVP_PKEY_public_check(chk) == 1;
+    EVP_PKEY_CTX_free(chk);
+    EVP_PKEY_CTX_free(ctx);
+    ERR_clear_error();
+    if (!on_curve) {
+        EVP_PKEY_free(k);
+        return bad(err, "the Verifier key JWK's point is not on P-256");
+    }
+    *key = k;
+    return ATTEX_OK;
 }

@@ -43,4 +43,7 @@ const char *ear_status_name(attex_verdict v);
 /* ear_safe_text copies peer text for a message: printable ASCII only, quoted, truncated. */
 void ear_safe_text(const char *p, size_t n, char *out, size_t out_size);
 
+/* ear_reason names the Verifier and each submodule's status, for an appraisal's reason. */
+void ear_reason(const attex_ear *e, char *out, size_t out_size);
+
 #endif /* ATTEX_EAR_INTERNAL_H */

@@ -25,7 +25,6 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <attex/cmw.h>
 #include <attex/ear.h>
@@ -34,6 +33,7 @@
 #include "crypto.h"
 #include "internal.h"
 #include "service_internal.h"
+#include "util.h"
 
 #define SVC_VERSION "0.1.0"
 #define SVC_CMW_CBOR "application/cmw+cbor"
@@ -99,31 +99,25 @@ typedef struct svc_req {
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Reads a PEM file into a NUL-terminated string, as libmicrohttpd takes them. */
 static int read_text(const char *path, const char *what, char **out, size_t *out_len,
                      attex_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot open the %s %s: %s", what, path, strerror(errno));
-    char *p = malloc(SVC_PEM_MAX + 1);
-    if (p == NULL) {
-        fclose(f);
+    attex_buf b = ATTEX_BUF_INIT;
+    int ret = util_read_file(path, what, SVC_PEM_MAX, &b, err);
+    if (ret != ATTEX_OK)
+        return ret;
+    char *p = malloc(b.len + 1);
+    if (p != NULL) {
+        memcpy(p, b.data, b.len);
+        p[b.len] = '\0';
+    }
+    crypto_zeroise(b.data, b.len);
+    attex_buf_free(&b);
+    if (p == NULL)
         return attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE, "out of memory");
-    }
-    size_t n = fread(p, 1, SVC_PEM_MAX + 1, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr || n == 0 || n > SVC_PEM_MAX) {
-        crypto_zeroise(p, n);
-        free(p);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "the %s %s is %s", what, path,
-                          rerr ? "unreadable" : n == 0 ? "empty" : "larger than 1 MiB");
-    }
-    p[n] = '\0';
     *out = p;
-    *out_len = n;
+    *out_len = strlen(p);
     return ATTEX_OK;
 }
 
@@ -136,15 +130,6 @@ static char *dup_text(const char *s, size_t *len)
     if (len != NULL)
         *len = n;
     return p;
-}
-
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
 }
 
 static int is_p256_private(EVP_PKEY *key)
@@ -177,50 +162,35 @@ static const char *verifier_label(const attex_verifier *v)
 
 static int build_jwk(attex_service *svc, attex_error *err)
 {
-    BIGNUM *x = NULL, *y = NULL;
-    uint8_t xb[32], yb[32];
-    char *xs = NULL, *ys = NULL, *kid = NULL, *thumb_in = NULL;
-    int ret = ATTEX_ERR_CRYPTO;
-    if (EVP_PKEY_get_bn_param(svc->ear_key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-        EVP_PKEY_get_bn_param(svc->ear_key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
-        BN_bn2binpad(x, xb, 32) != 32 || BN_bn2binpad(y, yb, 32) != 32) {
-        ret = attex_fail_crypto(err, "reading the EAR key's public point");
-        goto out;
+    attex_buf text = ATTEX_BUF_INIT;
+    int ret = attex_ear_key_to_jwk(svc->ear_key, &text, err);
+    if (ret != ATTEX_OK)
+        return ret;
+    json_t *j = json_loadb((const char *)text.data, text.len, 0, NULL);
+    attex_buf_free(&text);
+    const char *x = json_string_value(json_object_get(j, "x"));
+    const char *y = json_string_value(json_object_get(j, "y"));
+    if (x == NULL || y == NULL) {
+        json_decref(j);
+        return attex_fail(err, ATTEX_ERR_CRYPTO, ATTEX_ALERT_NONE,
+                          "the EAR key's JWK has no coordinates");
     }
-    xs = svc_b64url_encode(xb, 32);
-    ys = svc_b64url_encode(yb, 32);
-    if (xs == NULL || ys == NULL)
-        goto nomem;
     /* RFC 7638 s3.2: the thumbprint input has the required members in lexicographic order. */
-    size_t tlen = strlen(xs) + strlen(ys) + 64;
-    thumb_in = malloc(tlen);
-    if (thumb_in == NULL)
-        goto nomem;
-    snprintf(thumb_in, tlen, "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}", xs, ys);
+    char thumb_in[256];
+    snprintf(thumb_in, sizeof(thumb_in), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+             x, y);
     uint8_t digest[32];
+    char *kid = NULL;
     if ((ret = crypto_digest(ATTEX_HASH_SHA256, (const uint8_t *)thumb_in, strlen(thumb_in),
-                             digest, err)) != ATTEX_OK)
-        goto out;
-    kid = svc_b64url_encode(digest, 32);
-    if (kid == NULL)
-        goto nomem;
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "kty", "EC", "crv", "P-256", "x", xs,
-                          "y", ys, "alg", "ES256", "use", "sig", "kid", kid);
-    svc->jwk = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(j);
-    if (svc->jwk == NULL)
-        goto nomem;
-    ret = ATTEX_OK;
-    goto out;
-nomem:
-    ret = attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE, "out of memory");
-out:
-    BN_free(x);
-    BN_free(y);
-    free(xs);
-    free(ys);
+                             digest, err)) == ATTEX_OK) {
+        kid = svc_b64url_encode(digest, sizeof(digest));
+        if (kid == NULL || json_object_set_new(j, "use", json_string("sig")) != 0 ||
+            json_object_set_new(j, "kid", json_string(kid)) != 0 ||
+            (svc->jwk = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+            ret = attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE, "out of memory");
+    }
     free(kid);
-    free(thumb_in);
+    json_decref(j);
     return ret;
 }
 
@@ -339,21 +309,9 @@ attex_service *attex_service_new(const attex_service_config *cfg, attex_error *e
         }
         svc->ear_key = c->ear_key;
     } else if (c->ear_key_path != NULL) {
-        FILE *f = fopen(c->ear_key_path, "rb");
-        if (f == NULL) {
-            attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                       "cannot open the EAR signing key %s: %s", c->ear_key_path,
-                       strerror(errno));
+        if (util_load_private_key(c->ear_key_path, "the EAR signing key", &svc->ear_key, err) !=
+            ATTEX_OK)
             goto fail;
-        }
-        svc->ear_key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
-        fclose(f);
-        if (svc->ear_key == NULL) {
-            attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                       "the EAR signing key %s is not an unencrypted PEM private key",
-                       c->ear_key_path);
-            goto fail;
-        }
     } else {
         attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                    "the service needs an EAR signing key (ear_key or ear_key_path)");

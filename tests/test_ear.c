@@ -626,6 +626,53 @@ static void test_crafted(void)
                base, bad_nonces[i]);
         PAYLOAD(q, ATTEX_ERR_DECODE, "eat_nonce");
     }
+    /* Lengths at and past the fields' bounds: names 63, policy ids and developer 127 bytes. */
+    char longs[200];
+    memset(longs, 'n', sizeof(longs));
+    longs[63] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"%s\":{\"ear_status\":"
+           "\"affirming\"}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_OK, NULL);
+    longs[63] = 'n';
+    longs[64] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"%s\":{\"ear_status\":"
+           "\"affirming\"}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "names must be");
+    longs[64] = 'n';
+    longs[127] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\",\"ear_appraisal_policy_ids\":[\"p\",\"%s\"]}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_OK, NULL);
+    longs[127] = 'n';
+    longs[128] = 0;
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",%s,\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\",\"ear_appraisal_policy_ids\":[\"p\",\"%s\"]}}",
+           base, longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "at most 127");
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",\"iat\":1800000000,\"ear_verifier_id\":{"
+           "\"developer\":\"%s\",\"build\":\"b\"},\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\"}}",
+           longs);
+    PAYLOAD(q, ATTEX_ERR_DECODE, "at most 127");
+    CLAIMS("\"eat_profile\":\"" ATTEX_EAR_PROFILE "\",\"iat\":1800000000,\"ear_verifier_id\":{"
+           "\"developer\":\"d\\u0000x\",\"build\":\"b\"},\"submods\":{\"a\":{\"ear_status\":"
+           "\"affirming\"}}%s",
+           "");
+    PAYLOAD(q, ATTEX_ERR_DECODE, "not JSON");
+    /* A header beyond 1024 bytes. */
+    {
+        char big_hdr[1200];
+        snprintf(big_hdr, sizeof(big_hdr), "{\"alg\":\"ES256\",\"kid\":\"%0*d\"}", 1050, 0);
+        char *pp = draft_claims("affirming", NOW, NOW + 60, NULL);
+        char *j = make_jwt(big_hdr, pp, vkey);
+        CHECK_RC(validate_s(j, NULL, 0, NULL), ATTEX_ERR_DECODE, &err);
+        CHECK(strstr(err.message, "header") != NULL);
+        free(j);
+        free(pp);
+    }
     /* 17 submodules. */
     char subs[2048] = "";
     for (int i = 0; i < 17; i++) {
@@ -858,6 +905,51 @@ static void test_verifier_e2e(void)
     EVP_PKEY_free(g_srv_key);
 }
 
+static void test_jwk(void)
+{
+    attex_buf jwk = ATTEX_BUF_INIT;
+    CHECK_RC(attex_ear_key_to_jwk(vkey, &jwk, &err), ATTEX_OK, &err);
+    EVP_PKEY *k = NULL;
+    CHECK_RC(attex_ear_key_from_jwk((const char *)jwk.data, jwk.len, &k, &err), ATTEX_OK, &err);
+    CHECK(k != NULL && EVP_PKEY_eq(k, vkey) == 1);
+    EVP_PKEY_free(k);
+    CHECK(jwk.data && strstr((const char *)jwk.data, "\"crv\":\"P-256\"") != NULL);
+    attex_buf_free(&jwk);
+    /* The Veraison key (veraison/ear arc/data/pkey.json coordinates) equals the PEM vector. */
+    static const char veraison_jwk[] =
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX4\"}";
+    CHECK_RC(attex_ear_key_from_jwk(veraison_jwk, strlen(veraison_jwk), &k, &err), ATTEX_OK, &err);
+    char *pem = slurp("tests/vectors/ear/veraison_pkey.pem");
+    BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+    EVP_PKEY *vk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    CHECK(k != NULL && vk != NULL && EVP_PKEY_eq(k, vk) == 1);
+    BIO_free(b);
+    free(pem);
+    EVP_PKEY_free(vk);
+    EVP_PKEY_free(k);
+    static const char *const bad[] = {
+        "{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX4\"}",
+        "{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX4\",\"d\":\"AAAA\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX4\",\"alg\":\"HS256\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX5\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL-C3BttVivg-lSreASjpkttcsz-1rb7btKLv8EX5\"}",
+        "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"usWxHK2PmfnHKwXPS54m0kTcGJ90UiglWiGahtagnv8\","
+        "\"y\":\"IBOL\"}",
+        "[]", "{"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        k = NULL;
+        CHECK_RC(attex_ear_key_from_jwk(bad[i], strlen(bad[i]), &k, &err), ATTEX_ERR_DECODE, &err);
+        CHECK(k == NULL);
+    }
+}
+
 int main(void)
 {
     vkey = tu_key("p256");
@@ -868,6 +960,7 @@ int main(void)
     test_veraison_kat();
     test_crafted();
     test_verifier_e2e();
+    test_jwk();
     EVP_PKEY_free(vkey);
     EVP_PKEY_free(other_key);
     return tu_finish("test_ear");

@@ -18,7 +18,6 @@
 #include <jansson.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 
 #include <attex/attex.h>
@@ -298,36 +297,15 @@ static void check_problem(const http_resp *r, long want)
     json_decref(j);
 }
 
-/* The EAR key from a JWK, the way a relying party would build it. */
+/* The EAR key from a JWK, the way attex's relying party reads it (attex_ear_key_from_jwk). */
 static EVP_PKEY *key_from_jwk(json_t *jwk)
 {
-    uint8_t *x = NULL, *y = NULL;
-    size_t xl = 0, yl = 0;
-    char why[SVC_WHY_SIZE];
-    const char *xs = json_string_value(json_object_get(jwk, "x"));
-    const char *ys = json_string_value(json_object_get(jwk, "y"));
+    char *text = jwk ? json_dumps(jwk, JSON_COMPACT) : NULL;
     EVP_PKEY *key = NULL;
-    if (xs && ys && svc_b64url_decode(xs, strlen(xs), 0, 32, &x, &xl, why, sizeof(why)) &&
-        svc_b64url_decode(ys, strlen(ys), 0, 32, &y, &yl, why, sizeof(why)) && xl == 32 &&
-        yl == 32) {
-        uint8_t pt[65];
-        pt[0] = 4;
-        memcpy(pt + 1, x, 32);
-        memcpy(pt + 33, y, 32);
-        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt));
-        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-        EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-        if (EVP_PKEY_fromdata_init(pc) != 1 ||
-            EVP_PKEY_fromdata(pc, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
-            key = NULL;
-        EVP_PKEY_CTX_free(pc);
-        OSSL_PARAM_free(params);
-        OSSL_PARAM_BLD_free(bld);
-    }
-    free(x);
-    free(y);
+    attex_error err;
+    if (text == NULL || attex_ear_key_from_jwk(text, strlen(text), &key, &err) != ATTEX_OK)
+        key = NULL;
+    free(text);
     return key;
 }
 
@@ -539,6 +517,9 @@ static void test_in_process(void)
     discovered_key = key_from_jwk(jj);
     CHECK(discovered_key != NULL && EVP_PKEY_eq(discovered_key, fx.ear_key) == 1);
     CHECK(strcmp(json_string_value(json_object_get(jj, "alg")), "ES256") == 0);
+    /* RFC 7638: kid is the base64url SHA-256 thumbprint (43 characters). */
+    CHECK(json_string_length(json_object_get(jj, "kid")) == 43);
+    CHECK(strcmp(json_string_value(json_object_get(jj, "use")), "sig") == 0);
     json_decref(jj);
     free(jwk);
 

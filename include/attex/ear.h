@@ -173,6 +173,21 @@ attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, att
 /** attex_ear_verifier_free releases `v`. Accepts NULL. */
 void attex_ear_verifier_free(attex_verifier *v);
 
+/**
+ * attex_ear_key_to_jwk writes the public part of an EC P-256 key as a JWK
+ * (RFC 7517, RFC 7518 s6.2: {"kty":"EC","crv":"P-256","x":...,"y":...,
+ * "alg":"ES256"}), JSON text without NUL: what a Verifier publishes as
+ * "ear-verification-key" in its discovery document.
+ */
+int attex_ear_key_to_jwk(EVP_PKEY *key, attex_buf *jwk, attex_error *err);
+
+/**
+ * attex_ear_key_from_jwk reads a P-256 public JWK (JSON text) into *key
+ * (free with EVP_PKEY_free). Refuses other key types and curves, a private
+ * part ("d"), an "alg" other than ES256, and points not on the curve.
+ */
+int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, attex_error *err);
+
 #ifdef __cplusplus
 }
 #endif
