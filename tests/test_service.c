@@ -22,6 +22,7 @@
 
 #include <attex/attex.h>
 #include <attex/ear.h>
+#include <attex/remote.h>
 #include <attex/sample.h>
 #include <attex/service.h>
 
@@ -1623,6 +1624,117 @@ static void test_connection_bounds(void)
     attex_service_free(svc);
 }
 
+/* ---- the contract with attex's client (attex_http, docs/verifier.md) ----- */
+
+static void test_client_contract(void)
+{
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    const attex_verifier *vs[] = {fx.verifier};
+    attex_service *svc = start(&c, vs, 1);
+    if (svc == NULL)
+        return;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    attex_http_opts http;
+    memset(&http, 0, sizeof(http));
+    http.url = url;
+    attex_error err;
+
+    /* Discovery: the client reads the key the service signs with. */
+    EVP_PKEY *k = NULL;
+    CHECK_RC(attex_remote_fetch_key(&http, &k, &err), ATTEX_OK, &err);
+    CHECK(k != NULL && EVP_PKEY_eq(k, fx.ear_key) == 1);
+    EVP_PKEY_free(k);
+
+    /* One-shot, SHA-256 and SHA-384 bindings. */
+    attex_buf jwt = ATTEX_BUF_INIT;
+    attex_ear e;
+    CHECK_RC(attex_remote_appraise(&http, fx.cmw.data, fx.cmw.len, &fx.b, &jwt, &err), ATTEX_OK,
+             &err);
+    char *text = calloc(1, jwt.len + 1);
+    memcpy(text, jwt.data, jwt.len);
+    CHECK(check_ear(text, fx.b.binder, 32, &e) == ATTEX_VERDICT_AFFIRMING);
+    free(text);
+    attex_buf_free(&jwt);
+    attex_binding b384;
+    attex_buf cmw384 = ATTEX_BUF_INIT;
+    make_binding(ATTEX_HASH_SHA384, &b384);
+    attest(&b384, &cmw384);
+    CHECK_RC(attex_remote_appraise(&http, cmw384.data, cmw384.len, &b384, &jwt, &err), ATTEX_OK,
+             &err);
+    attex_buf_free(&jwt);
+
+    /* Background check: the client's plug-in forwards the Record and judges the EAR. */
+    attex_remote_verifier_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.http = http;
+    rc.keys = &fx.ear_key;
+    rc.num_keys = 1;
+    attex_verifier *rv = attex_remote_verifier_new(&rc, &err);
+    CHECK(rv != NULL);
+    const attex_verifier *sample_rv = NULL;
+    for (size_t i = 0; rv != NULL && i < attex_remote_verifier_count(rv); i++) {
+        const attex_verifier *v = attex_remote_verifier_at(rv, i);
+        if (v->media_type && strcmp(v->media_type, ATTEX_SAMPLE_MEDIA_TYPE) == 0)
+            sample_rv = v;
+    }
+    CHECK(sample_rv != NULL);
+    if (sample_rv != NULL) {
+        attex_cmw *rec = NULL;
+        CHECK_RC(attex_cmw_decode(fx.cmw.data, fx.cmw.len, NULL, &rec, &err), ATTEX_OK, &err);
+        attex_appraisal a;
+        memset(&a, 0, sizeof(a));
+        CHECK_RC(sample_rv->appraise(sample_rv->ctx, rec, &fx.b, &a, &err), ATTEX_OK, &err);
+        CHECK(a.verdict == ATTEX_VERDICT_AFFIRMING);
+        attex_appraisal_clear(&a);
+        /* The same evidence against another connection's binding is not affirmed. */
+        memset(&a, 0, sizeof(a));
+        int ret = sample_rv->appraise(sample_rv->ctx, rec, &b384, &a, &err);
+        CHECK(ret != ATTEX_OK || a.verdict != ATTEX_VERDICT_AFFIRMING);
+        attex_appraisal_clear(&a);
+        attex_cmw_free(rec);
+    }
+    attex_remote_verifier_free(rv);
+
+    /* Passport: the attester gets an EAR from the service; the relying party's EAR plug-in
+     * accepts it for this binding. */
+    attex_passport_attester_config pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.http = http;
+    pc.inner = fx.attester;
+    pc.keys = &fx.ear_key;
+    pc.num_keys = 1;
+    attex_attester *pa = attex_passport_attester_new(&pc, &err);
+    CHECK(pa != NULL);
+    attex_ear_verifier_config ec;
+    memset(&ec, 0, sizeof(ec));
+    ec.keys = &fx.ear_key;
+    ec.num_keys = 1;
+    attex_verifier *ev = attex_ear_verifier_new(&ec, &err);
+    CHECK(ev != NULL);
+    if (pa != NULL && ev != NULL) {
+        attex_buf out = ATTEX_BUF_INIT;
+        CHECK_RC(pa->attest(pa->ctx, &fx.b, &out, &err), ATTEX_OK, &err);
+        attex_cmw *rec = NULL;
+        CHECK_RC(attex_cmw_decode(out.data, out.len, NULL, &rec, &err), ATTEX_OK, &err);
+        CHECK(rec != NULL && attex_cmw_ind(rec) == ATTEX_CMW_IND_ATTESTATION_RESULTS);
+        attex_appraisal a;
+        memset(&a, 0, sizeof(a));
+        if (rec != NULL) {
+            CHECK_RC(ev->appraise(ev->ctx, rec, &fx.b, &a, &err), ATTEX_OK, &err);
+            CHECK(a.verdict == ATTEX_VERDICT_AFFIRMING);
+        }
+        attex_appraisal_clear(&a);
+        attex_cmw_free(rec);
+        attex_buf_free(&out);
+    }
+    attex_ear_verifier_free(ev);
+    attex_passport_attester_free(pa);
+    attex_buf_free(&cmw384);
+    attex_service_free(svc);
+}
+
 int main(void)
 {
     srand(7);
@@ -1663,6 +1775,7 @@ int main(void)
         test_options();
         test_files_and_errors();
         test_connection_bounds();
+        test_client_contract();
     }
     EVP_PKEY_free(discovered_key);
     fixture_free();
