@@ -1735,6 +1735,79 @@ static void test_client_contract(void)
     attex_service_free(svc);
 }
 
+/* ---- a session while its evidence is being appraised --------------------- */
+
+typedef struct session_post {
+    pthread_t t;
+    const char *path;
+    long status;
+} session_post;
+
+static void *session_post_main(void *arg)
+{
+    session_post *sp = arg;
+    CURL *h = curl_easy_init();
+    http_resp r;
+    sp->status = http(h, "POST", sp->path, ATTEX_SAMPLE_MEDIA_TYPE, NULL, fx.raw, fx.raw_len, &r);
+    resp_free(&r);
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+static void test_session_processing(void)
+{
+    slow_ctx sc;
+    memset(&sc, 0, sizeof(sc));
+    pthread_mutex_init(&sc.lock, NULL);
+    sc.inner = fx.verifier;
+    sc.delay_ms = 1500;
+    attex_verifier slow = {"sample", ATTEX_SAMPLE_MEDIA_TYPE, 0, &sc, slow_appraise};
+    const attex_verifier *vs[] = {&slow};
+    attex_service_config c;
+    memset(&c, 0, sizeof(c));
+    c.session_ttl = 1; /* expires during the appraisal, which must still complete */
+    attex_service *svc = start(&c, vs, 1);
+    if (svc == NULL)
+        return;
+    CURL *h = curl_easy_init();
+    uint8_t nonce[64];
+    size_t nl;
+    char *rd = b64u(fx.b.report_data, 64), q[128];
+    snprintf(q, sizeof(q), "?nonce=%s", rd);
+    free(rd);
+    char *path = new_session(h, q, nonce, &nl);
+    if (path != NULL) {
+        session_post sp = {0, path, 0};
+        pthread_create(&sp.t, NULL, session_post_main, &sp);
+        for (int i = 0; i < 300; i++) {
+            pthread_mutex_lock(&sc.lock);
+            int n = sc.entered;
+            pthread_mutex_unlock(&sc.lock);
+            if (n == 1)
+                break;
+            struct timespec ts = {0, 10000000L};
+            nanosleep(&ts, NULL);
+        }
+        http_resp r;
+        CHECK(http(h, "GET", path, NULL, NULL, NULL, 0, &r) == 200);
+        json_t *j = session_doc(&r);
+        CHECK(strcmp(json_string_value(json_object_get(j, "status")), "processing") == 0);
+        json_decref(j);
+        resp_free(&r);
+        CHECK(http(h, "DELETE", path, NULL, NULL, NULL, 0, &r) == 409);
+        check_problem(&r, 409);
+        resp_free(&r);
+        CHECK(http(h, "POST", path, ATTEX_SAMPLE_MEDIA_TYPE, NULL, fx.raw, fx.raw_len, &r) == 409);
+        resp_free(&r);
+        pthread_join(sp.t, NULL);
+        CHECK(sp.status == 200);
+        free(path);
+    }
+    curl_easy_cleanup(h);
+    attex_service_free(svc);
+    pthread_mutex_destroy(&sc.lock);
+}
+
 int main(void)
 {
     srand(7);
@@ -1776,6 +1849,7 @@ int main(void)
         test_files_and_errors();
         test_connection_bounds();
         test_client_contract();
+        test_session_processing();
     }
     EVP_PKEY_free(discovered_key);
     fixture_free();
