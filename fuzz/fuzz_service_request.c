@@ -9,6 +9,7 @@
  *   2: a media type and an Accept header (NUL-separated) against each other
  *   3: base64url (byte 2 bit 0: padding allowed), round-tripped
  *   4: a session id
+ *   5: a configuration file's "service" settings (attex_service_settings_parse)
  *
  * Invariants: accepted one-shot bodies have a 64-byte report data equal to
  * the PROTOCOL.md s3 derivation; accepted nonces are 8..64 bytes and map to
@@ -18,6 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <attex/service.h>
 
 #include "binding_internal.h"
 #include "fuzz_common.h"
@@ -50,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *in = data + 2;
     size_t n = size - 2;
     char why[SVC_WHY_SIZE];
-    switch (which % 5) {
+    switch (which % 6) {
     case 0: {
         svc_appraise_req r;
         if (svc_parse_appraise(in, n, &r, why, sizeof(why))) {
@@ -114,6 +117,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FZ_CHECK(in[i] == '=');
             free(e);
             free(p);
+        }
+        break;
+    }
+    case 5: {
+        attex_service_settings *st = NULL;
+        attex_error err;
+        if (attex_service_settings_parse((const char *)in, n, "fuzz", "base", &st, &err) == 0) {
+            attex_service_config c;
+            memset(&c, 0, sizeof(c));
+            attex_service_settings_apply(st, &c);
+            FZ_CHECK((c.tls_cert_path == NULL) == (c.tls_key_path == NULL));
+            attex_service_settings_free(st);
+        } else {
+            FZ_CHECK(st == NULL && strlen(err.message) > 0);
         }
         break;
     }

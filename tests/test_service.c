@@ -1808,6 +1808,139 @@ static void test_session_processing(void)
     pthread_mutex_destroy(&sc.lock);
 }
 
+/* ---- settings from a configuration file ---------------------------------- */
+
+static int settings_fail(const char *service_json, const char *want)
+{
+    char text[1024];
+    snprintf(text, sizeof(text), "{\"service\": %s, \"sample\": {}}", service_json);
+    attex_service_settings *s = NULL;
+    attex_error err;
+    attex_error_clear(&err);
+    int ret = attex_service_settings_parse(text, strlen(text), "test.json", NULL, &s, &err);
+    attex_service_settings_free(s);
+    int ok = ret == ATTEX_ERR_INVALID_ARGUMENT && s == NULL && strstr(err.message, want) != NULL &&
+             strncmp(err.message, "test.json: ", 11) == 0;
+    if (!ok)
+        fprintf(stderr, "  settings %s: %s\n", service_json, err.message);
+    return ok;
+}
+
+static void test_settings(void)
+{
+    attex_error err;
+    attex_service_settings *s = NULL;
+    attex_service_config c;
+
+    /* Every setting, applied. */
+    const char *all =
+        "{\"service\": {\"listen\": \"[::1]:8443\", \"tls_cert\": \"c.pem\", "
+        "\"tls_key\": \"/abs/k.pem\", \"ear_key\": \"ear.pem\", \"ear_lifetime\": 60, "
+        "\"verifier_developer\": \"dev\", \"verifier_build\": \"b1\", \"threads\": 0, "
+        "\"max_connections\": 5, \"connection_timeout\": 7, \"max_body\": 4096, "
+        "\"session_ttl\": 9, \"max_sessions\": 11, \"serialize_appraisal\": true, "
+        "\"access_log\": \"-\"}, \"tpm\": {\"anything\": 1}}";
+    CHECK_RC(attex_service_settings_parse(all, strlen(all), "all", "conf", &s, &err), ATTEX_OK,
+             &err);
+    memset(&c, 0, sizeof(c));
+    c.threads = 3;
+    c.ear_key = fx.ear_key;
+    attex_service_settings_apply(s, &c);
+    CHECK(c.address && strcmp(c.address, "::1") == 0 && c.port == 8443);
+    CHECK(c.tls_cert_path && strcmp(c.tls_cert_path, "conf/c.pem") == 0);
+    CHECK(c.tls_key_path && strcmp(c.tls_key_path, "/abs/k.pem") == 0);
+    CHECK(c.ear_key_path && strcmp(c.ear_key_path, "conf/ear.pem") == 0 &&
+          c.ear_key == fx.ear_key);
+    CHECK(c.ear_lifetime == 60 && c.threads == 0 && c.max_connections == 5 &&
+          c.connection_timeout == 7 && c.max_body == 4096 && c.session_ttl == 9 &&
+          c.max_sessions == 11 && c.serialize_appraisal == 1);
+    CHECK(strcmp(c.verifier_developer, "dev") == 0 && strcmp(c.verifier_build, "b1") == 0);
+    CHECK(strcmp(attex_service_settings_access_log(s), "-") == 0);
+    attex_service_settings_free(s);
+
+    /* Unset fields stay as they were; ":PORT" keeps the address. */
+    const char *few = "{\"service\": {\"listen\": \":9000\"}}";
+    CHECK_RC(attex_service_settings_parse(few, strlen(few), NULL, NULL, &s, &err), ATTEX_OK,
+             &err);
+    memset(&c, 0, sizeof(c));
+    c.address = "127.0.0.2";
+    c.max_body = 77;
+    attex_service_settings_apply(s, &c);
+    CHECK(strcmp(c.address, "127.0.0.2") == 0 && c.port == 9000 && c.max_body == 77 &&
+          c.tls_cert_path == NULL && attex_service_settings_access_log(s) == NULL);
+    attex_service_settings_free(s);
+
+    /* Each rule, broken once. */
+    CHECK(settings_fail("{\"listn\": \":1\"}", "unknown setting service.listn"));
+    CHECK(settings_fail("{\"listen\": 8443}", "service.listen"));
+    CHECK(settings_fail("{\"listen\": \"127.0.0.1\"}", "ADDRESS:PORT"));
+    CHECK(settings_fail("{\"listen\": \"::1:8443\"}", "ADDRESS:PORT"));
+    CHECK(settings_fail("{\"listen\": \"[::1]\"}", "ADDRESS:PORT"));
+    CHECK(settings_fail("{\"listen\": \"h:65536\"}", "ADDRESS:PORT"));
+    CHECK(settings_fail("{\"listen\": \"h:80x\"}", "ADDRESS:PORT"));
+    CHECK(settings_fail("{\"threads\": 257}", "service.threads"));
+    CHECK(settings_fail("{\"threads\": -1}", "service.threads"));
+    CHECK(settings_fail("{\"max_body\": 100}", "service.max_body"));
+    CHECK(settings_fail("{\"ear_lifetime\": 0}", "service.ear_lifetime"));
+    CHECK(settings_fail("{\"session_ttl\": \"150\"}", "service.session_ttl"));
+    CHECK(settings_fail("{\"max_connections\": 1.5}", "service.max_connections"));
+    CHECK(settings_fail("{\"serialize_appraisal\": 1}", "true or false"));
+    CHECK(settings_fail("{\"ear_key\": \"\"}", "non-empty"));
+    CHECK(settings_fail("{\"ear_key\": \"a\\nb\"}", "control character"));
+    CHECK(settings_fail("{\"tls_cert\": \"c.pem\"}", "go together"));
+    CHECK(settings_fail("{\"threads\": 1, \"threads\": 2}", "not valid JSON"));
+    CHECK(settings_fail("[]", "\"service\" object"));
+    const char *none = "{\"sample\": {}}";
+    CHECK(attex_service_settings_parse(none, strlen(none), "x", NULL, &s, &err) ==
+              ATTEX_ERR_INVALID_ARGUMENT &&
+          s == NULL);
+    CHECK(attex_service_settings_parse("{", 1, "x", NULL, &s, &err) == ATTEX_ERR_INVALID_ARGUMENT);
+
+    /* A file whose relative paths are relative to it; the service starts from it. */
+    char dir[] = "test_service_cfg_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[64], ear_path[64], missing[64];
+    snprintf(path, sizeof(path), "%s/verifier.json", dir);
+    snprintf(ear_path, sizeof(ear_path), "%s/ear.pem", dir);
+    snprintf(missing, sizeof(missing), "%s/none.json", dir);
+    char *ear = pem_of(write_key, fx.ear_key);
+    CHECK(write_file(ear_path, ear));
+    CHECK(write_file(path, "{\"service\": {\"listen\": \"127.0.0.1:0\", \"ear_key\": "
+                           "\"ear.pem\", \"verifier_developer\": \"attex-test\"}}"));
+    CHECK_RC(attex_service_settings_load(path, &s, &err), ATTEX_OK, &err);
+    memset(&c, 0, sizeof(c));
+    const attex_verifier *vs[] = {fx.verifier};
+    c.verifiers = vs;
+    c.num_verifiers = 1;
+    attex_service_settings_apply(s, &c);
+    CHECK(c.ear_key_path && strcmp(c.ear_key_path, ear_path) == 0);
+    attex_service *svc = attex_service_new(&c, &err);
+    CHECK(svc != NULL);
+    int p = svc ? attex_service_start(svc, &err) : -1;
+    CHECK(p > 0);
+    if (p > 0) {
+        port = p;
+        CURL *h = curl_easy_init();
+        char *status, *jwt;
+        char *body = appraise_body(fx.cmw.data, fx.cmw.len, &fx.b);
+        CHECK(one_shot(h, body, &status, &jwt) == 200);
+        attex_ear e;
+        CHECK(jwt && check_ear(jwt, fx.b.binder, 32, &e) == ATTEX_VERDICT_AFFIRMING);
+        free(status);
+        free(jwt);
+        free(body);
+        curl_easy_cleanup(h);
+    }
+    attex_service_free(svc);
+    attex_service_settings_free(s);
+    CHECK(attex_service_settings_load(missing, &s, &err) != ATTEX_OK && s == NULL &&
+          strstr(err.message, "none.json") != NULL);
+    remove(path);
+    remove(ear_path);
+    rmdir(dir);
+    free(ear);
+}
+
 int main(void)
 {
     srand(7);
@@ -1850,6 +1983,7 @@ int main(void)
         test_connection_bounds();
         test_client_contract();
         test_session_processing();
+        test_settings();
     }
     EVP_PKEY_free(discovered_key);
     fixture_free();

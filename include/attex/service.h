@@ -170,6 +170,54 @@ int attex_service_appraise(attex_service *svc, const uint8_t *cmw, size_t cmw_le
  */
 int attex_service_ear_jwk(const attex_service *svc, char **out, attex_error *err);
 
+
+/* ---------------------------------------------------------------------- */
+/* Settings from a configuration file                                     */
+
+/**
+ * Service settings read from the "service" object of a JSON configuration
+ * file (docs/verifier.md, "Configuration file"); owns its strings. The
+ * file's other members (the plug-ins) are the caller's to read.
+ */
+typedef struct attex_service_settings attex_service_settings;
+
+/**
+ * attex_service_settings_parse reads settings from JSON text: the object
+ * holding a "service" member (required). Strict: unknown members, wrong
+ * types and out-of-range numbers are errors that name the member. Relative
+ * paths are taken relative to `base_dir` (NULL: as given). `origin` names
+ * the text in errors (e.g. the file name).
+ */
+int attex_service_settings_parse(const char *json, size_t len, const char *origin,
+                                 const char *base_dir, attex_service_settings **out,
+                                 attex_error *err);
+
+/**
+ * attex_service_settings_load reads the file `path` (at most 1 MiB) with
+ * attex_service_settings_parse, relative paths being relative to the file's
+ * directory.
+ */
+int attex_service_settings_load(const char *path, attex_service_settings **out,
+                                attex_error *err);
+
+/**
+ * attex_service_settings_apply copies the settings into `cfg` (which keeps
+ * pointers into `s`: free `s` after the service). Fields the file does not
+ * set are left as they are; verifiers, keys given as objects, the access
+ * log FILE and the log callback are never touched.
+ */
+void attex_service_settings_apply(const attex_service_settings *s, attex_service_config *cfg);
+
+/**
+ * attex_service_settings_access_log returns the "access_log" setting: a
+ * path, "-" for standard output, or NULL when not set. Opening it is the
+ * caller's business.
+ */
+const char *attex_service_settings_access_log(const attex_service_settings *s);
+
+/** attex_service_settings_free releases `s`. Accepts NULL. */
+void attex_service_settings_free(attex_service_settings *s);
+
 #ifdef __cplusplus
 }
 #endif
