@@ -4,7 +4,7 @@
  * in-process cost of the same work (the sample plug-in alone, then plug-in +
  * EAR issue) measured in the same run. Prints a markdown table.
  *
- *   attex-bench-service [--smoke] [--seconds S]
+ *   attex-bench-service [--smoke] [--seconds S]     (S per trial; best of 3 trials)
  *
  * --smoke runs a few iterations of each row and fails on a wrong answer
  * (registered as a ctest); it asserts nothing about time.
@@ -34,7 +34,7 @@ static size_t raw_len;
 static char *one_shot_body;
 static int port;
 static int smoke;
-static double seconds = 1.0;
+static double seconds = 1.0; /* per trial */
 static int wrong;
 
 static double now_s(void)
@@ -211,7 +211,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-static void row(const char *name, op_fn op, void *ctx, int http, int clients, double base_ops)
+/* One timed trial of `op` by `clients` threads: aggregate ops/s and mean µs per op. */
+static void trial(op_fn op, void *ctx, int http, int clients, double *rate, double *mean_us)
 {
     runner rs[8];
     memset(rs, 0, sizeof(rs));
@@ -229,12 +230,27 @@ static void row(const char *name, op_fn op, void *ctx, int http, int clients, do
         ops += rs[i].ops;
         busy += rs[i].busy;
     }
-    double wall = now_s() - start;
-    double rate = (double)ops / wall, mean_us = busy / (double)ops * 1e6;
+    *rate = (double)ops / (now_s() - start);
+    *mean_us = busy / (double)ops * 1e6;
+}
+
+/* The best of three trials: the machine is shared, and noise only ever slows a trial. */
+static double row(const char *name, op_fn op, void *ctx, int http, int clients, double base_ops)
+{
+    double best = 0, best_mean = 0;
+    for (int t = 0; t < (smoke ? 1 : 3); t++) {
+        double rate, mean_us;
+        trial(op, ctx, http, clients, &rate, &mean_us);
+        if (rate > best) {
+            best = rate;
+            best_mean = mean_us;
+        }
+    }
     char rel[32] = "1.00x";
     if (base_ops > 0)
-        snprintf(rel, sizeof(rel), "%.2fx", rate / base_ops);
-    printf("| %-46s | %7d | %9.0f | %9.1f | %8s |\n", name, clients, rate, mean_us, rel);
+        snprintf(rel, sizeof(rel), "%.2fx", best / base_ops);
+    printf("| %-46s | %7d | %9.0f | %9.1f | %8s |\n", name, clients, best, best_mean, rel);
+    return best;
 }
 
 int main(int argc, char **argv)
@@ -310,14 +326,7 @@ int main(int argc, char **argv)
 
     printf("| operation (sample evidence, P-256, SHA-256 binding) | clients | ops/s | mean µs | vs plug-in |\n");
     printf("|---|---:|---:|---:|---:|\n");
-    runner base;
-    memset(&base, 0, sizeof(base));
-    base.op = op_plugin;
-    double t0 = now_s();
-    run(&base);
-    double base_rate = (double)base.ops / (now_s() - t0);
-    printf("| %-46s | %7d | %9.0f | %9.1f | %8s |\n", "in-process: CMW decode + sample plug-in", 1,
-           base_rate, base.busy / (double)base.ops * 1e6, "1.00x");
+    double base_rate = row("in-process: CMW decode + sample plug-in", op_plugin, NULL, 0, 1, 0);
     row("in-process: + EAR issue (attex_service_appraise)", op_in_process, svc, 0, 1, base_rate);
     row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot, NULL, 1, 1, base_rate);
     row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot, NULL, 1, 4, base_rate);
