@@ -186,6 +186,12 @@ static int http_call(const attex_http_opts *h, const char *path, const char *pos
                              "cannot connect to the Verifier at %.200s: %s (is it running, and "
                              "is the URL right?)",
                              url, detail);
+        else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+            /* A trust failure, not an outage: retrying will not help. */
+            ret = attex_fail(err, ATTEX_ERR_BAD_CERTIFICATE, ATTEX_ALERT_NONE,
+                             "the Verifier at %.200s is not trusted: %s (give the CA file that "
+                             "issued its certificate)",
+                             url, detail);
         else if (out->too_big)
             ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                              "the Verifier at %.200s answered more than %d bytes", url,

@@ -24,10 +24,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <attex/ear.h>
 #include <attex/remote.h>
@@ -58,6 +62,8 @@ typedef enum {
 
 static struct {
     int fd, port;
+    int tls_fd, tls_port;
+    SSL_CTX *tls_ctx;
     pthread_t th;
     pthread_mutex_t mu;
     int stop;
@@ -81,15 +87,38 @@ static void set_mode(rmode m)
     pthread_mutex_unlock(&srv.mu);
 }
 
-static void respond(int c, int status, const char *type, const char *body)
+/* One accepted connection: plain, or TLS when ssl is set (the HTTPS listener). */
+typedef struct conn {
+    int fd;
+    SSL *ssl;
+} conn;
+
+static void conn_send(conn *c, const void *p, size_t n)
+{
+    if (c->ssl != NULL)
+        SSL_write(c->ssl, p, (int)n);
+    else
+        send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+static ssize_t conn_recv(conn *c, void *p, size_t n)
+{
+    if (c->ssl != NULL) {
+        int r = SSL_read(c->ssl, p, (int)n);
+        return r > 0 ? r : -1;
+    }
+    return recv(c->fd, p, n, 0);
+}
+
+static void respond(conn *c, int status, const char *type, const char *body)
 {
     char head[512];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n",
                      status, type, strlen(body));
-    send(c, head, (size_t)n, MSG_NOSIGNAL);
-    send(c, body, strlen(body), MSG_NOSIGNAL);
+    conn_send(c, head, (size_t)n);
+    conn_send(c, body, strlen(body));
 }
 
 static int b64_field(json_t *o, const char *name, uint8_t *out, size_t max, size_t *len)
@@ -101,7 +130,7 @@ static int b64_field(json_t *o, const char *name, uint8_t *out, size_t max, size
 }
 
 /* appraise plays the Verifier: sample appraisal of the forwarded CMW, then an EAR. */
-static void appraise(int c, const char *req_body, size_t len)
+static void appraise(conn *c, const char *req_body, size_t len)
 {
     rmode m = get_mode();
     if (m == RM_PROBLEM) {
@@ -130,7 +159,7 @@ static void appraise(int c, const char *req_body, size_t len)
     if (m == RM_REDIRECT) {
         static const char r[] = "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1/"
                                 "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        send(c, r, sizeof(r) - 1, MSG_NOSIGNAL);
+        conn_send(c, r, sizeof(r) - 1);
         return;
     }
     json_t *o = json_loadb(req_body, len, 0, NULL);
@@ -206,17 +235,14 @@ static const char *find_header(const char *buf, const char *name)
     return NULL;
 }
 
-static void handle(int c)
+static void handle(conn *c)
 {
     char *buf = malloc(262144);
     size_t len = 0;
     char *body = NULL;
     size_t want = 0;
     for (;;) {
-        struct pollfd p = {c, POLLIN, 0};
-        if (poll(&p, 1, 3000) <= 0)
-            break;
-        ssize_t r = recv(c, buf + len, 262143 - len, 0);
+        ssize_t r = conn_recv(c, buf + len, 262143 - len);
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -234,12 +260,14 @@ static void handle(int c)
         goto out;
     if (get_mode() == RM_SLOW) {
         /* Never answer: wait until the client gives up and closes. */
-        struct pollfd p = {c, POLLIN, 0};
+        struct pollfd p = {c->fd, POLLIN, 0};
         for (int i = 0; i < 50; i++) {
             if (poll(&p, 1, 100) > 0) {
                 char tmp[64];
-                if (recv(c, tmp, sizeof(tmp), 0) <= 0)
+                if (recv(c->fd, tmp, sizeof(tmp), MSG_PEEK) <= 0)
                     break;
+                struct timespec ts = {0, 100000000};
+                nanosleep(&ts, NULL);
             }
         }
         goto out;
@@ -271,14 +299,30 @@ static void *serve(void *arg)
         pthread_mutex_unlock(&srv.mu);
         if (stop)
             break;
-        struct pollfd p = {srv.fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
+        struct pollfd p[2] = {{srv.fd, POLLIN, 0}, {srv.tls_fd, POLLIN, 0}};
+        if (poll(p, 2, 100) <= 0)
             continue;
-        int c = accept(srv.fd, NULL, NULL);
-        if (c < 0)
+        int tls = !(p[0].revents & POLLIN);
+        conn c = {accept(tls ? srv.tls_fd : srv.fd, NULL, NULL), NULL};
+        if (c.fd < 0)
             continue;
-        handle(c);
-        close(c);
+        struct timeval tv = {3, 0};
+        setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (tls) {
+            c.ssl = SSL_new(srv.tls_ctx);
+            if (c.ssl == NULL || SSL_set_fd(c.ssl, c.fd) != 1 || SSL_accept(c.ssl) != 1) {
+                /* A client that does not trust us hangs up during the handshake. */
+                SSL_free(c.ssl);
+                close(c.fd);
+                continue;
+            }
+        }
+        handle(&c);
+        if (c.ssl != NULL) {
+            SSL_shutdown(c.ssl);
+            SSL_free(c.ssl);
+        }
+        close(c.fd);
     }
     return NULL;
 }
@@ -620,6 +664,103 @@ out:
     CHECK(attex_passport_attester_new(&pc, &err) == NULL); /* no inner attester */
 }
 
+static char tls_url[64];
+#define CA_FILE "test_remote_ca.pem"
+
+/* HTTPS: the Verifier's certificate must chain to ca_file; without it, nothing is accepted. */
+static void test_https(const attex_attester *sample)
+{
+    EVP_PKEY *keys[1] = {ear_key};
+    attex_remote_verifier_config rc;
+    memset(&rc, 0, sizeof(rc));
+    rc.http.url = tls_url;
+    rc.http.ca_file = CA_FILE;
+    rc.keys = keys;
+    rc.num_keys = 1;
+    attex_verifier *rv = attex_remote_verifier_new(&rc, &err);
+    rc.http.ca_file = NULL;
+    attex_verifier *rv_untrusting = attex_remote_verifier_new(&rc, &err);
+    CHECK(rv != NULL && rv_untrusting != NULL);
+    tu_pair p;
+    if (rv == NULL || rv_untrusting == NULL || !tu_pair_open(&p, NULL)) {
+        attex_remote_verifier_free(rv);
+        attex_remote_verifier_free(rv_untrusting);
+        return;
+    }
+    attex_ea_session *cs = attex_ea_session_new_openssl(p.client, &err);
+    attex_ea_session *ss = attex_ea_session_new_openssl(p.server, &err);
+    attex_attest_policy pol;
+    memset(&pol, 0, sizeof(pol));
+    pol.verifiers = (const attex_verifier *const *)&rv;
+    pol.num_verifiers = 1;
+    pol.require = 1;
+    attex_attest_result *r = NULL;
+    set_mode(RM_OK);
+    CHECK_RC(exchange(&p, cs, ss, &pol, sample, &r), ATTEX_OK, &err);
+    attex_attest_result_free(r);
+    r = NULL;
+    pol.verifiers = (const attex_verifier *const *)&rv_untrusting;
+    CHECK_RC(exchange(&p, cs, ss, &pol, sample, &r), ATTEX_ERR_ATTESTATION, &err);
+    CHECK(strstr(err.message, "certificate") != NULL);
+    attex_attest_result_free(r);
+    r = NULL;
+    /* Passport over HTTPS too. */
+    attex_passport_attester_config pc;
+    memset(&pc, 0, sizeof(pc));
+    pc.http.url = tls_url;
+    pc.http.ca_file = CA_FILE;
+    pc.inner = sample;
+    attex_attester *pa = attex_passport_attester_new(&pc, &err);
+    pc.http.ca_file = NULL;
+    attex_attester *pa_untrusting = attex_passport_attester_new(&pc, &err);
+    attex_ear_verifier_config vc;
+    memset(&vc, 0, sizeof(vc));
+    vc.keys = keys;
+    vc.num_keys = 1;
+    attex_verifier *ev = attex_ear_verifier_new(&vc, &err);
+    pol.verifiers = (const attex_verifier *const *)&ev;
+    if (pa != NULL && pa_untrusting != NULL && ev != NULL) {
+        CHECK_RC(exchange(&p, cs, ss, &pol, pa, &r), ATTEX_OK, &err);
+        attex_attest_result_free(r);
+        r = NULL;
+        CHECK_RC(exchange(&p, cs, ss, &pol, pa_untrusting, &r), ATTEX_ERR_BAD_CERTIFICATE, &err);
+        CHECK(strstr(err.message, "not trusted") != NULL);
+        attex_attest_result_free(r);
+        r = NULL;
+    } else {
+        CHECK(!"passport over https");
+    }
+    attex_passport_attester_free(pa);
+    attex_passport_attester_free(pa_untrusting);
+    attex_ear_verifier_free(ev);
+    attex_ea_session_free(cs);
+    attex_ea_session_free(ss);
+    tu_pair_close(&p);
+    attex_remote_verifier_free(rv);
+    attex_remote_verifier_free(rv_untrusting);
+}
+
+/* tls_setup makes the HTTPS listener's context: a certificate for IP 127.0.0.1, written to CA_FILE. */
+static int tls_setup(void)
+{
+    EVP_PKEY *k = tu_key("p256");
+    X509 *c = tu_cert(k, "attex test verifier", NULL, NULL, 0, 1);
+    X509_EXTENSION *san = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "IP:127.0.0.1");
+    int ok = k != NULL && c != NULL && san != NULL && X509_add_ext(c, san, -1) == 1 &&
+             X509_sign(c, k, EVP_sha256()) > 0;
+    X509_EXTENSION_free(san);
+    FILE *f = ok ? fopen(CA_FILE, "w") : NULL;
+    ok = f != NULL && PEM_write_X509(f, c) == 1;
+    if (f != NULL)
+        fclose(f);
+    srv.tls_ctx = SSL_CTX_new(TLS_server_method());
+    ok = ok && srv.tls_ctx != NULL && SSL_CTX_use_certificate(srv.tls_ctx, c) == 1 &&
+         SSL_CTX_use_PrivateKey(srv.tls_ctx, k) == 1;
+    X509_free(c);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
 static void test_appraise_direct(void)
 {
     /* attex_remote_appraise refuses bad arguments without any network use. */
@@ -691,6 +832,9 @@ int main(void)
 
     pthread_mutex_init(&srv.mu, NULL);
     srv.fd = listen_loopback(&srv.port);
+    srv.tls_fd = listen_loopback(&srv.tls_port);
+    CHECK(srv.tls_fd >= 0 && tls_setup());
+    snprintf(tls_url, sizeof(tls_url), "https://127.0.0.1:%d", srv.tls_port);
     int down_port = 0, down_fd = listen_loopback(&down_port);
     if (down_fd >= 0)
         close(down_fd); /* nothing listens there now: connection refused */
@@ -702,6 +846,7 @@ int main(void)
         test_appraise_direct();
         test_background_check(sample);
         test_passport(sample);
+        test_https(sample);
         pthread_mutex_lock(&srv.mu);
         srv.stop = 1;
         pthread_mutex_unlock(&srv.mu);
@@ -709,6 +854,10 @@ int main(void)
     }
     if (srv.fd >= 0)
         close(srv.fd);
+    if (srv.tls_fd >= 0)
+        close(srv.tls_fd);
+    SSL_CTX_free(srv.tls_ctx);
+    remove(CA_FILE);
     pthread_mutex_destroy(&srv.mu);
     attex_sample_verifier_free(srv.backend);
     attex_sample_attester_free(sample);
