@@ -146,7 +146,7 @@ static int op_in_process(void *ctx)
                                     NULL) == ATTEX_OK &&
              r.status == ATTEX_VERDICT_AFFIRMING;
     if (ok)
-        attex_buf_free(&r.ear);
+        attex_service_result_clear(&r);
     return ok;
 }
 

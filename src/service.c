@@ -514,6 +514,11 @@ static int appraise_tree(attex_service *svc, const attex_cmw *cmw, const attex_b
             s->status = a.verdict;
             snprintf(r->reason, sizeof(r->reason), "%s", a.reason);
         }
+        /* The appraised claims are only meaningful when the plug-in could appraise. */
+        if (vret == ATTEX_OK) {
+            r->claims_json = a.claims_json;
+            a.claims_json = NULL;
+        }
         attex_appraisal_clear(&a);
         tv_from_outcome(s, vret == ATTEX_OK);
         memcpy(r->name, s->name, sizeof(r->name));
@@ -528,8 +533,18 @@ static int appraise_tree(attex_service *svc, const attex_cmw *cmw, const attex_b
     ret = attex_ear_issue(ear, svc->ear_key, &res->ear, err);
     free(ear);
     if (ret != ATTEX_OK)
-        memset(res, 0, sizeof(*res));
+        attex_service_result_clear(res);
     return ret;
+}
+
+void attex_service_result_clear(attex_service_result *r)
+{
+    if (r == NULL)
+        return;
+    attex_buf_free(&r->ear);
+    for (size_t i = 0; i < ATTEX_EAR_MAX_SUBMODS; i++)
+        free(r->submods[i].claims_json);
+    memset(r, 0, sizeof(*r));
 }
 
 int attex_service_appraise(attex_service *svc, const uint8_t *cmw, size_t cmw_len,
@@ -648,10 +663,17 @@ static json_t *submods_json(const attex_service_result *res)
         json_t *reason = json_string(res->submods[i].reason);
         if (reason == NULL)
             reason = json_string("(reason not valid UTF-8)");
-        json_object_set_new(o, res->submods[i].name,
-                            json_pack("{s:s,s:o}", "status",
-                                      attex_verdict_name(res->submods[i].status), "reason",
-                                      reason));
+        json_t *sub = json_pack("{s:s,s:o}", "status",
+                                attex_verdict_name(res->submods[i].status), "reason", reason);
+        /* The plug-in's claims, when they are a JSON object, for people and logs. */
+        json_t *claims = res->submods[i].claims_json
+                             ? json_loads(res->submods[i].claims_json, JSON_REJECT_DUPLICATES,
+                                          NULL)
+                             : NULL;
+        if (sub != NULL && json_is_object(claims))
+            json_object_set(sub, "claims", claims);
+        json_decref(claims);
+        json_object_set_new(o, res->submods[i].name, sub);
     }
     return o;
 }
@@ -705,7 +727,7 @@ static enum MHD_Result handle_appraise(attex_service *svc, struct MHD_Connection
     json_t *ear = json_stringn((const char *)res.ear.data, res.ear.len);
     json_t *j = json_pack("{s:o,s:s,s:o}", "ear", ear, "status", attex_verdict_name(res.status),
                           "submods", submods_json(&res));
-    attex_buf_free(&res.ear);
+    attex_service_result_clear(&res);
     return send_json(conn, rq, 200, "application/json", j, NULL, NULL);
 }
 
@@ -949,7 +971,7 @@ static enum MHD_Result session_post(attex_service *svc, struct MHD_Connection *c
         jwt[res.ear.len] = '\0';
     }
     if (ret == ATTEX_OK)
-        attex_buf_free(&res.ear);
+        attex_service_result_clear(&res);
     pthread_mutex_lock(&svc->sess_lock);
     s = NULL;
     for (size_t i = 0; i < svc->num_sessions; i++)

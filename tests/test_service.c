@@ -542,7 +542,7 @@ static void test_in_process(void)
     CHECK(ear.submods[0].tv[ATTEX_EAR_TV_INSTANCE_IDENTITY] == 2);
     CHECK(ear.submods[0].tv[ATTEX_EAR_TV_EXECUTABLES] == 96);
     free(jwt);
-    attex_buf_free(&res.ear);
+    attex_service_result_clear(&res);
 
     /* A collection of two records: two submodules with unique names. */
     attex_cmw *col = attex_cmw_collection_new(NULL, &err);
@@ -556,7 +556,7 @@ static void test_in_process(void)
     CHECK_RC(attex_service_appraise(svc, enc.data, enc.len, &fx.b, fx.b.binder, 32, &res, &err),
              ATTEX_OK, &err);
     CHECK(res.num_submods == 2 && strcmp(res.submods[1].name, "sample-2") == 0);
-    attex_buf_free(&res.ear);
+    attex_service_result_clear(&res);
     attex_buf_free(&enc);
 
     /* Unsupported type, undecodable CMW, bad nonce length. */
@@ -587,7 +587,7 @@ static void test_in_process(void)
              ATTEX_OK, &err);
     CHECK(res.num_submods == 1 && strcmp(res.submods[0].name, "by-cf") == 0 &&
           res.status == ATTEX_VERDICT_CONTRAINDICATED);
-    attex_buf_free(&res.ear);
+    attex_service_result_clear(&res);
     attex_buf_free(&enc);
     attex_service_free(svc);
     c.verifiers = vs;
@@ -749,6 +749,9 @@ static void test_one_shot(CURL *h)
     const char *reason = json_string_value(
         json_object_get(json_object_get(json_object_get(j, "submods"), "sample"), "reason"));
     CHECK(reason != NULL && strstr(reason, "signature") != NULL);
+    /* Claims of evidence that could not be appraised are not reported. */
+    CHECK(json_object_get(json_object_get(json_object_get(j, "submods"), "sample"), "claims") ==
+          NULL);
     CHECK(check_ear(json_string_value(json_object_get(j, "ear")), fx.b.binder, 32, &e) ==
           ATTEX_VERDICT_CONTRAINDICATED);
     CHECK(e.submods[0].tv_present == (1u << ATTEX_EAR_TV_INSTANCE_IDENTITY) &&
@@ -837,6 +840,15 @@ static void test_one_shot(CURL *h)
     resp_free(&r);
     CHECK(http(h, "POST", ATTEX_SERVICE_APPRAISE_PATH, "application/json; charset=utf-8", NULL,
                good, strlen(good), &r) == 200);
+    {
+        /* The plug-in's appraised claims travel in the response, next to its reason. */
+        json_t *j2 = json_loads(r.body, 0, NULL);
+        json_t *sub = json_object_get(json_object_get(j2, "submods"), "sample");
+        CHECK(strcmp(json_string_value(json_object_get(sub, "status")), "affirming") == 0);
+        CHECK(json_is_object(json_object_get(sub, "claims")) &&
+              json_object_size(json_object_get(sub, "claims")) > 0);
+        json_decref(j2);
+    }
     resp_free(&r);
     CHECK(http(h, "GET", ATTEX_SERVICE_APPRAISE_PATH, NULL, NULL, NULL, 0, &r) == 405);
     check_problem(&r, 405);

@@ -138,11 +138,13 @@ typedef struct attex_service_submod {
     attex_verdict status;
     /** Why: the plug-in's reason, or the error that made the evidence unusable. */
     char reason[512];
+    /** The plug-in's appraised claims (JSON object text, malloc'd), or NULL. */
+    char *claims_json;
 } attex_service_submod;
 
 /** The outcome of attex_service_appraise. */
 typedef struct attex_service_result {
-    /** The EAR JWT (compact serialisation, ASCII, no NUL). Free with attex_buf_free. */
+    /** The EAR JWT (compact serialisation, ASCII, no NUL). */
     attex_buf ear;
     /** Worst submodule status. */
     attex_verdict status;
@@ -158,11 +160,14 @@ typedef struct attex_service_result {
  * yields a contraindicated submodule, not an error. Errors:
  * ATTEX_ERR_DECODE (the CMW does not decode), ATTEX_ERR_UNSUPPORTED (no
  * plug-in for a Record's type, or more than ATTEX_EAR_MAX_SUBMODS Records), or a failure to
- * sign. On ATTEX_OK release result->ear with attex_buf_free.
+ * sign. On ATTEX_OK release the result with attex_service_result_clear.
  */
 int attex_service_appraise(attex_service *svc, const uint8_t *cmw, size_t cmw_len,
                            const attex_binding *expected, const uint8_t *nonce, size_t nonce_len,
                            attex_service_result *result, attex_error *err);
+
+/** attex_service_result_clear frees the EAR and the claims of `r` and zeroes it. Accepts NULL. */
+void attex_service_result_clear(attex_service_result *r);
 
 /**
  * attex_service_ear_jwk writes the EAR verification key as a JWK (JSON text,
