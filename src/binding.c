@@ -9,8 +9,30 @@
 
 #include <attex/attest.h>
 
+#include "binding_internal.h"
 #include "crypto.h"
 #include "internal.h"
+
+int binding_report_data(attex_hash hash, const uint8_t *binder, const uint8_t *aik_pub_hash,
+                        uint8_t out[64], attex_error *err)
+{
+    size_t hl = attex_hash_len(hash);
+    if (hl == 0 || binder == NULL || aik_pub_hash == NULL || out == NULL)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "the report data needs a SHA-256 or SHA-384 binder and AIK hash");
+    /* PROTOCOL.md s3: 64-byte user-data fields get binder || aik_pub_hash, which is exactly
+     * 64 bytes for SHA-256 suites and is hashed with SHA-512 to fit for SHA-384 suites. */
+    uint8_t both[96];
+    int ret = ATTEX_OK;
+    memcpy(both, binder, hl);
+    memcpy(both + hl, aik_pub_hash, hl);
+    if (hash == ATTEX_HASH_SHA256)
+        memcpy(out, both, 64);
+    else if (EVP_Digest(both, 2 * hl, out, NULL, EVP_sha512(), NULL) != 1)
+        ret = attex_fail_crypto(err, "SHA-512 of the report data");
+    crypto_zeroise(both, sizeof(both));
+    return ret;
+}
 
 void attex_binding_clear(attex_binding *b)
 {
@@ -44,19 +66,9 @@ int attex_binding_derive(attex_hash hash, const uint8_t exported[ATTEX_BINDING_E
     if (ret != ATTEX_OK)
         goto fail;
 
-    /* PROTOCOL.md s3: 64-byte user-data fields get binder || aik_pub_hash, which is exactly
-     * 64 bytes for SHA-256 suites and is hashed with SHA-512 to fit for SHA-384 suites. */
-    uint8_t both[96];
-    memcpy(both, out->binder, hl);
-    memcpy(both + hl, out->aik_pub_hash, hl);
-    if (hash == ATTEX_HASH_SHA256) {
-        memcpy(out->report_data, both, 64);
-    } else if (EVP_Digest(both, 2 * hl, out->report_data, NULL, EVP_sha512(), NULL) != 1) {
-        crypto_zeroise(both, sizeof(both));
-        ret = attex_fail_crypto(err, "SHA-512 of the report data");
+    if ((ret = binding_report_data(hash, out->binder, out->aik_pub_hash, out->report_data,
+                                   err)) != ATTEX_OK)
         goto fail;
-    }
-    crypto_zeroise(both, sizeof(both));
     return ATTEX_OK;
 fail:
     attex_binding_clear(out);
