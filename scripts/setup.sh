@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(build-essential cmake ninja-build pkg-config libssl-dev openssl
           libcbor-dev libjansson-dev clang libclang-rt-14-dev llvm
           libtss2-dev swtpm swtpm-tools
-          libmicrohttpd-dev libcurl4-openssl-dev
+          libmicrohttpd-dev libcurl4-openssl-dev curl
           libgnutls28-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev)
 
 missing=()

@@ -1591,6 +1591,7 @@ static const char usage_main[] =
     "  client    connect, appraise the server's attestation, then pipe stdin/stdout\n"
     "  demo      a server and a client in this process, step by step\n"
     "  inspect   decode an authenticator request, an authenticator or a CMW\n"
+    "  verifier  a Verifier service: appraises evidence, answers with signed EARs\n"
     "  evidence  verify or decode TDX, SEV-SNP, CCA and TPM evidence offline\n"
     "  tpm       provision a TPM 2.0 for attestation (AK, reference values, swtpm)\n"
     "  help [COMMAND]\n"
@@ -3044,6 +3045,8 @@ int main(int argc, char **argv)
         return cmd_tpm(sub_argc, sub_argv);
     if (strcmp(cmd, "evidence") == 0)
         return cmd_evidence(sub_argc, sub_argv);
+    if (strcmp(cmd, "verifier") == 0)
+        return cmd_verifier(sub_argc, sub_argv);
     if (strcmp(cmd, "test-echo") == 0)
         return cmd_test_echo(sub_argc, sub_argv);
     return usage_error(NULL, "unknown command '%s'", cmd);

@@ -61,6 +61,7 @@ int is_help(const char *a);
 /* Commands in their own files. */
 int cmd_tpm(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
+int cmd_verifier(int argc, char **argv);
 
 /*
  * evidence_describe decodes a TDX quote, an SEV-SNP report, a CCA token or a
