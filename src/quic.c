@@ -46,6 +46,8 @@
 #define WRITES_PER_PASS 64
 #define MAX_VECS 16
 #define NS_PER_MS 1000000ull
+/* CONNECTION_CLOSE application codes 1..MAX_STATUS_CODE carry negated attex statuses. */
+#define MAX_STATUS_CODE 64
 /* The largest UDP payload (RFC 9000 s18.2: max_udp_payload_size is at most 65527). */
 #define RBUF_LEN 65536
 
@@ -394,6 +396,7 @@ static int on_acked(ngtcp2_conn *q, int64_t stream_id, uint64_t offset, uint64_t
     while (c->head != NULL && c->head_off + c->head->len <= c->acked_off) {
         chunk *n = c->head->next;
         c->head_off += c->head->len;
+        crypto_zeroise(c->head->data, c->head->len);
         free(c->head);
         c->head = n;
     }
@@ -415,8 +418,13 @@ static void stream_gone(attex_quic_conn *c, const char *how)
 static int on_stream_reset(ngtcp2_conn *q, int64_t stream_id, uint64_t final_size,
                            uint64_t app_error_code, void *user_data, void *stream_user_data)
 {
-    (void)q, (void)stream_id, (void)final_size, (void)app_error_code, (void)stream_user_data;
-    stream_gone(user_data, "reset");
+    attex_quic_conn *c = user_data;
+    (void)q, (void)stream_id, (void)final_size, (void)stream_user_data;
+    /* An abrupt end of the peer's side: whatever it was sending is lost. */
+    if (c->ch != NULL && !attex_channel_is_closed(c->ch))
+        set_status(c, ATTEX_ERR_TLS_STATE, "the peer reset stream 0 (error 0x%llx)",
+                   (unsigned long long)app_error_code);
+    stream_gone(c, "reset");
     return 0;
 }
 
@@ -678,10 +686,7 @@ static void conn_peer_closed(attex_quic_conn *c)
         ngtcp2_conn_get_connection_close_error(c->q, &e);
         ccerr = &e;
     }
-    if (c->ch != NULL && !attex_channel_is_closed(c->ch)) {
-        attex_channel_end(c->ch, NULL);
-        drain_events(c);
-    }
+    /* A channel that already closed knows why; otherwise the peer's error says it. */
     settle_status(c);
     if (ccerr != NULL && ccerr->error_code != 0) {
         char why[128];
@@ -692,10 +697,19 @@ static void conn_peer_closed(attex_quic_conn *c)
         why[rl] = '\0';
         int code = ATTEX_ERR_TLS_STATE;
         if (ccerr->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION &&
-            ccerr->error_code <= 18)
+            ccerr->error_code <= MAX_STATUS_CODE)
             code = -(int)ccerr->error_code;
-        set_status(c, code, "the peer closed the QUIC connection with error 0x%llx%s%s",
+        set_status(c, code, "the peer closed the QUIC connection with %s error 0x%llx%s%s",
+                   ccerr->type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION
+                       ? "application"
+                       : "transport",
                    (unsigned long long)ccerr->error_code, rl ? ": " : "", why);
+    }
+    if (c->ch != NULL && !attex_channel_is_closed(c->ch)) {
+        /* A clean close: a partial frame is still a truncation (PROTOCOL.md s5). */
+        attex_channel_end(c->ch, NULL);
+        drain_events(c);
+        settle_status(c);
     }
     set_status(c, ATTEX_OK, "the peer closed the connection");
     c->state = ATTEX_QUIC_CLOSED;
@@ -843,15 +857,16 @@ static void conn_timers(attex_quic_conn *c, uint64_t ts)
     if (ngtcp2_conn_get_expiry(c->q) <= ts) {
         int rv = ngtcp2_conn_handle_expiry(c->q, ts);
         if (rv == NGTCP2_ERR_IDLE_CLOSE) {
-            /* RFC 9000 s10.1: an idle timeout closes silently. */
-            if (c->ch != NULL && !attex_channel_is_closed(c->ch)) {
-                attex_channel_end(c->ch, NULL);
-                drain_events(c);
-            }
+            /* RFC 9000 s10.1: an idle timeout closes silently. A channel that
+             * closed before keeps its reason. */
             settle_status(c);
             set_status(c, ATTEX_ERR_TLS_STATE, "%s",
                        c->hs_done ? "the QUIC connection timed out (idle)"
                                   : "the QUIC handshake did not complete in time");
+            if (c->ch != NULL && !attex_channel_is_closed(c->ch)) {
+                attex_channel_end(c->ch, NULL);
+                drain_events(c);
+            }
             c->state = ATTEX_QUIC_CLOSED;
             return;
         }

@@ -30,6 +30,7 @@ static const attex_verifier *verifiers[1];
 static attex_attest_policy policy;
 static attex_ea_identity srv_id, cli_id;
 static attex_error err;
+static uint32_t idle_ms = 5000;
 
 /* ---- attesters with faults -------------------------------------------- */
 
@@ -169,7 +170,7 @@ static attex_quic_endpoint *server_new(const attex_ea_identity *id, const attex_
     cfg.channel.require_peer = require;
     cfg.channel.policy = &policy;
     cfg.channel.reattest_interval_ms = reattest_ms;
-    cfg.idle_timeout_ms = 5000;
+    cfg.idle_timeout_ms = idle_ms;
     cfg.initial_rtt_ms = 10;
     attex_quic_endpoint *ep = attex_quic_server_new(&cfg, &err);
     if (ep == NULL)
@@ -197,7 +198,7 @@ static attex_quic_endpoint *client_new(uint16_t port, const attex_ea_identity *i
     cfg.channel.require_peer = require;
     cfg.channel.policy = &policy;
     cfg.channel.reattest_interval_ms = reattest_ms;
-    cfg.idle_timeout_ms = 5000;
+    cfg.idle_timeout_ms = idle_ms;
     cfg.initial_rtt_ms = 10;
     attex_quic_endpoint *ep = attex_quic_client_new(&cfg, &err);
     if (ep == NULL)
@@ -736,6 +737,56 @@ static void test_establish_blocking(void)
     attex_quic_endpoint_free(cep);
 }
 
+/* How connections end: the server application lets go; nobody says anything. */
+static void test_close_paths(void)
+{
+    pair p = {0};
+    p.sep = server_new(&srv_id, attester, 0, 0);
+    p.cep = client_new(attex_quic_endpoint_port(p.sep), NULL, NULL, 1, 0, NULL);
+    if (!p.sep || !p.cep) {
+        CHECK(!"endpoints");
+        drop_all();
+        return;
+    }
+    p.c = attex_quic_endpoint_client_conn(p.cep);
+    CHECK(pump_until(client_open, &p, 5000));
+    /* Released by the server's application: CONNECTION_CLOSE without error, a clean end. */
+    attex_quic_conn_release(p.s);
+    p.s = NULL;
+    CHECK(pump_until(client_closed, &p, 3000));
+    int code = 1;
+    const char *why = status_of(p.c, &code);
+    CHECK(code == ATTEX_OK && why[0] != '\0');
+    size_t w;
+    CHECK(attex_quic_conn_write(p.c, (const uint8_t *)"late", 4, &w, &err) == ATTEX_ERR_TLS_STATE);
+    /* The released connection is freed by the endpoint after its closing period. */
+    for (int i = 0; i < 100 && attex_quic_endpoint_num_conns(p.sep) > 0; i++)
+        pump_once(10);
+    CHECK(attex_quic_endpoint_num_conns(p.sep) == 0);
+    drop_all();
+
+    /* Silence: both ends time out (RFC 9000 s10.1) and say so. */
+    idle_ms = 300;
+    memset(&p, 0, sizeof(p));
+    p.sep = server_new(&srv_id, attester, 0, 0);
+    p.cep = client_new(attex_quic_endpoint_port(p.sep), NULL, NULL, 1, 0, NULL);
+    idle_ms = 5000;
+    if (!p.sep || !p.cep) {
+        CHECK(!"endpoints");
+        drop_all();
+        return;
+    }
+    p.c = attex_quic_endpoint_client_conn(p.cep);
+    CHECK(pump_until(client_open, &p, 5000));
+    CHECK(pump_until(both_closed, &p, 5000));
+    why = status_of(p.c, &code);
+    CHECK(code == ATTEX_ERR_TLS_STATE && strstr(why, "idle") != NULL);
+    why = status_of(p.s, &code);
+    CHECK(code == ATTEX_ERR_TLS_STATE && strstr(why, "idle") != NULL);
+    attex_quic_conn_release(p.s);
+    drop_all();
+}
+
 int main(void)
 {
     ak = tu_key("p256");
@@ -778,6 +829,7 @@ int main(void)
     test_rejections();
     test_loss_and_reordering();
     test_many_connections();
+    test_close_paths();
     test_establish_blocking();
 
     relay_free_all();
