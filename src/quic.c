@@ -1328,6 +1328,13 @@ int attex_quic_conn_status(const attex_quic_conn *c, const char **reason)
 
 attex_channel *attex_quic_conn_channel(attex_quic_conn *c) { return c->ch; }
 
+const struct sockaddr *attex_quic_conn_remote(const attex_quic_conn *c, socklen_t *len)
+{
+    if (len)
+        *len = c->remote_len;
+    return (const struct sockaddr *)&c->remote;
+}
+
 unsigned attex_quic_conn_peer_attestations(const attex_quic_conn *c) { return c->peer_attested; }
 
 int attex_quic_conn_self_accepted(const attex_quic_conn *c) { return c->self_accepted; }
@@ -1422,7 +1429,7 @@ static int established(const attex_quic_conn *c)
         return 0;
     attex_channel_output(c->ch, &pending);
     return attex_channel_peer_accepted(c->ch) && attex_channel_awaiting_verdicts(c->ch) == 0 &&
-           pending == 0;
+           pending == 0 && (!c->ep->cfg.expect_request || c->self_accepted);
 }
 
 int attex_quic_conn_establish(attex_quic_conn *c, uint32_t timeout_ms, attex_error *err)

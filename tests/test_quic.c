@@ -711,6 +711,37 @@ static void test_establish_blocking(void)
         CHECK(got == 7 && memcmp(b, "echo me", 7) == 0);
     }
     attex_quic_endpoint_free(cep);
+    /* The client requires nothing but expects to be asked: establish waits for the verdict. */
+    {
+        attex_quic_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        char ps[8];
+        snprintf(ps, sizeof(ps), "%u", port);
+        cfg.host = "127.0.0.1";
+        cfg.port = ps;
+        cfg.server_name = "localhost";
+        X509 *cas[1] = {srv_cert};
+        cfg.ca_certs = cas;
+        cfg.num_ca_certs = 1;
+        cfg.channel.identity = &cli_id;
+        cfg.channel.attester = attester;
+        cfg.channel.policy = &policy;
+        cfg.expect_request = 1;
+        cfg.initial_rtt_ms = 10;
+        cep = attex_quic_client_new(&cfg, &err);
+        c = cep ? attex_quic_endpoint_client_conn(cep) : NULL;
+        CHECK(c != NULL);
+        if (c != NULL) {
+            CHECK_RC(attex_quic_conn_establish(c, 5000, &err), ATTEX_OK, &err);
+            CHECK(attex_quic_conn_self_accepted(c) && attex_quic_conn_answered_peer(c));
+            CHECK(attex_quic_conn_peer_attestations(c) == 0);
+            socklen_t al = 0;
+            const struct sockaddr *a = attex_quic_conn_remote(c, &al);
+            CHECK(a->sa_family == AF_INET && al == sizeof(struct sockaddr_in) &&
+                  ntohs(((const struct sockaddr_in *)(const void *)a)->sin_port) == port);
+        }
+        attex_quic_endpoint_free(cep);
+    }
     /* The client cannot attest (no attester): establish reports the server's verdict. */
     cep = client_new(port, &cli_id, NULL, 1, 0, NULL);
     neps = 0;
@@ -722,7 +753,7 @@ static void test_establish_blocking(void)
     attex_quic_endpoint_free(cep);
     es.stop = 1;
     pthread_join(th, NULL);
-    CHECK(es.n == 2);
+    CHECK(es.n == 3);
     for (size_t i = 0; i < es.n; i++)
         attex_quic_conn_release(es.conns[i]);
     attex_quic_endpoint_free(sep);

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <openssl/types.h>
 
 #include <attex/channel.h>
@@ -76,6 +78,14 @@ typedef struct attex_quic_config {
      * outlive the endpoint.
      */
     attex_channel_config channel;
+
+    /**
+     * Nonzero when the peer will ask for our attestation (its policy
+     * requires it): attex_quic_conn_establish then also waits until the peer
+     * accepted it, so that the application's first bytes cannot arrive
+     * before our AUTHENTICATOR (PROTOCOL.md s5).
+     */
+    int expect_request;
 
     /** Close a connection silent for this long, ms; 0 for 30000. */
     uint32_t idle_timeout_ms;
@@ -176,6 +186,9 @@ attex_quic_state attex_quic_conn_state(const attex_quic_conn *c);
  */
 int attex_quic_conn_status(const attex_quic_conn *c, const char **reason);
 
+/** attex_quic_conn_remote returns the peer's UDP address and sets *len (for logs). */
+const struct sockaddr *attex_quic_conn_remote(const attex_quic_conn *c, socklen_t *len);
+
 /** attex_quic_conn_channel returns the connection's attested channel (NULL during the handshake), for attex_channel_reattest, _peer_result, ... */
 attex_channel *attex_quic_conn_channel(attex_quic_conn *c);
 
@@ -227,8 +240,10 @@ int attex_quic_conn_shutdown(attex_quic_conn *c, attex_error *err);
 /**
  * attex_quic_conn_establish drives the connection's endpoint (blocking in
  * poll()) until the attestations the channel requires are accepted: the
- * peer's when channel.require_peer, and ours once the peer asked for it.
- * Gives up after `timeout_ms`. Returns ATTEX_OK or the failure.
+ * peer's when channel.require_peer, ours once the peer asked for it, and
+ * ours in any case when cfg.expect_request. Other connections of the same
+ * endpoint are served meanwhile. Gives up after `timeout_ms`. Returns
+ * ATTEX_OK or the failure.
  */
 int attex_quic_conn_establish(attex_quic_conn *c, uint32_t timeout_ms, attex_error *err);
 
