@@ -51,11 +51,12 @@
 /* The largest UDP payload (RFC 9000 s18.2: max_udp_payload_size is at most 65527). */
 #define RBUF_LEN 65536
 
-/* PROTOCOL.md s4: TLS 1.3 only. RFC 9001 s5.3: QUIC may not use
- * TLS_AES_128_CCM_8_SHA256, so only the AEADs of QUIC's packet protection. */
-static const char priority_string[] =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-    "+CHACHA20-POLY1305:%DISABLE_TLS13_COMPAT_MODE";
+/* Appended to attex's PROTOCOL.md s4 priority string (TLS 1.3 only, no tickets;
+ * attex_gnutls_configure_session_priority). RFC 9001 s5.3: QUIC may not use
+ * TLS_AES_128_CCM_8_SHA256, so only the AEADs of QUIC's packet protection;
+ * RFC 9001 s8.4: no middlebox compatibility mode. */
+static const char priority_extra[] =
+    "-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:%DISABLE_TLS13_COMPAT_MODE";
 
 /* Stream bytes we keep until the peer acknowledges them: ngtcp2 refers to
  * them for retransmission, so a chunk never moves once queued. */
@@ -113,7 +114,6 @@ struct attex_quic_endpoint {
     socklen_t local_len;
     attex_quic_config cfg;
     gnutls_certificate_credentials_t cred;
-    gnutls_priority_t prio;
     uint8_t reset_secret[32];
     attex_quic_conn *conns;
     size_t nconns, pending_accept;
@@ -544,13 +544,14 @@ static int tls_setup(attex_quic_conn *c, attex_error *err)
     if (rv != 0)
         return attex_fail(err, ATTEX_ERR_TLS_STATE, ATTEX_ALERT_NONE,
                           "cannot configure GnuTLS for QUIC");
-    /* attex watches the handshake (ClientHello schemes, completion) for the ea layer. */
-    if (attex_gnutls_prepare_session(c->tls, err) != ATTEX_OK)
-        return err ? err->code : ATTEX_ERR_TLS_STATE;
+    /* PROTOCOL.md s4 settings, and attex watching the handshake (ClientHello schemes,
+     * completion) for the ea layer. */
+    rv = attex_gnutls_configure_session_priority(c->tls, priority_extra, err);
+    if (rv != ATTEX_OK)
+        return rv;
     gnutls_datum_t alpn = {(unsigned char *)(uintptr_t)ATTEX_QUIC_ALPN,
                            (unsigned)strlen(ATTEX_QUIC_ALPN)};
-    if (gnutls_priority_set(c->tls, ep->prio) != 0 ||
-        gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, ep->cred) != 0 ||
+    if (gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, ep->cred) != 0 ||
         gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY) != 0)
         return attex_fail(err, ATTEX_ERR_TLS_STATE, ATTEX_ALERT_NONE,
                           "cannot configure the GnuTLS session");
@@ -925,8 +926,7 @@ static int pem_of_certs(X509 *first, X509 *const *more, size_t n, attex_buf *out
 
 static int setup_credentials(attex_quic_endpoint *ep, attex_error *err)
 {
-    if (gnutls_certificate_allocate_credentials(&ep->cred) != 0 ||
-        gnutls_priority_init(&ep->prio, priority_string, NULL) != 0)
+    if (gnutls_certificate_allocate_credentials(&ep->cred) != 0)
         return attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE,
                           "cannot set up GnuTLS credentials");
     const attex_quic_config *cfg = &ep->cfg;
@@ -1138,8 +1138,6 @@ void attex_quic_endpoint_free(attex_quic_endpoint *ep)
         close(ep->fd);
     if (ep->cred)
         gnutls_certificate_free_credentials(ep->cred);
-    if (ep->prio)
-        gnutls_priority_deinit(ep->prio);
     crypto_zeroise(ep->reset_secret, sizeof(ep->reset_secret));
     free(ep);
 }
@@ -1303,6 +1301,8 @@ void quic_set_output_filter(attex_quic_endpoint *ep, quic_output_filter f, void 
     ep->filter = f;
     ep->filter_arg = arg;
 }
+
+gnutls_session_t quic_conn_tls(attex_quic_conn *c) { return c->tls; }
 
 attex_quic_conn *attex_quic_endpoint_client_conn(attex_quic_endpoint *ep)
 {

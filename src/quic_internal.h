@@ -18,4 +18,8 @@
 typedef void (*quic_output_filter)(uint8_t *data, size_t len, void *arg);
 void quic_set_output_filter(attex_quic_endpoint *ep, quic_output_filter f, void *arg);
 
+/* quic_conn_tls returns the connection's GnuTLS session (tests check its settings). */
+#include <gnutls/gnutls.h>
+gnutls_session_t quic_conn_tls(attex_quic_conn *c);
+
 #endif /* ATTEX_QUIC_INTERNAL_H */

@@ -315,6 +315,17 @@ static void test_server_attests(void)
     CHECK(attex_quic_conn_peer_attestations(p.c) == 1);
     const attex_attest_result *r = attex_channel_peer_result(attex_quic_conn_channel(p.c));
     CHECK(r != NULL && attex_attest_result_attested(r));
+    /* PROTOCOL.md s4 and RFC 9001: TLS 1.3, a QUIC AEAD, our ALPN, no resumption, no ticket. */
+    gnutls_session_t ct = quic_conn_tls(p.c), st = quic_conn_tls(p.s);
+    CHECK(gnutls_protocol_get_version(ct) == GNUTLS_TLS1_3);
+    gnutls_cipher_algorithm_t ca = gnutls_cipher_get(ct);
+    CHECK(ca == GNUTLS_CIPHER_AES_128_GCM || ca == GNUTLS_CIPHER_AES_256_GCM ||
+          ca == GNUTLS_CIPHER_CHACHA20_POLY1305);
+    gnutls_datum_t alpn = {NULL, 0};
+    CHECK(gnutls_alpn_get_selected_protocol(st, &alpn) == 0 && alpn.size == 7 &&
+          memcmp(alpn.data, ATTEX_QUIC_ALPN, 7) == 0);
+    CHECK(!gnutls_session_is_resumed(ct));
+    CHECK((gnutls_session_get_flags(ct) & GNUTLS_SFLAGS_SESSION_TICKET) == 0);
     CHECK(transfer(p.c, p.s, (const uint8_t *)"ping", 4));
     CHECK(transfer(p.s, p.c, (const uint8_t *)"pong", 4));
     CHECK(attex_quic_conn_self_accepted(p.s));
