@@ -890,6 +890,13 @@ static uint64_t conn_expiry(const attex_quic_conn *c)
         return c->q ? c->drain_deadline_ns : UINT64_MAX;
     if (c->more_to_write)
         return 0;
+    if (c->ch != NULL) {
+        /* Frames the application queued through the channel itself (a re-attestation). */
+        size_t pending = 0;
+        attex_channel_output(c->ch, &pending);
+        if (pending > 0)
+            return 0;
+    }
     uint64_t t = ngtcp2_conn_get_expiry(c->q);
     if (c->ch != NULL && !attex_channel_is_closed(c->ch)) {
         uint64_t ct = attex_channel_next_timer(c->ch);
@@ -1269,7 +1276,9 @@ int attex_quic_endpoint_process(attex_quic_endpoint *ep, int readable, attex_err
     attex_quic_conn *next;
     for (attex_quic_conn *c = ep->conns; c != NULL; c = next) {
         next = c->next;
-        conn_timers(c, ts);
+        /* Only connections with due work: datagrams were handled as they came. */
+        if (conn_expiry(c) <= ts)
+            conn_timers(c, ts);
         if (c->state == ATTEX_QUIC_CLOSED && ts >= c->drain_deadline_ns && c->q != NULL) {
             ngtcp2_conn_del(c->q);
             c->q = NULL;
@@ -1354,7 +1363,10 @@ int attex_quic_conn_read(attex_quic_conn *c, uint8_t *buf, size_t cap, size_t *n
     }
     *n = take;
     if (take > 0) {
+        uint64_t owed = c->owed_credit;
         return_credit(c);
+        if (owed != c->owed_credit)
+            conn_write(c); /* tell the peer it may send more */
         return ATTEX_OK;
     }
     if (c->state == ATTEX_QUIC_CLOSED || c->state == ATTEX_QUIC_CLOSING) {
