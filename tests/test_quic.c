@@ -829,6 +829,38 @@ static void test_close_paths(void)
     drop_all();
 }
 
+/* No migration: after a NAT rebinding the server ignores the client's new address. */
+static void test_no_migration(void)
+{
+    pair p = {0};
+    p.sep = server_new(&srv_id, attester, 0, 0);
+    qr_relay *r = p.sep ? qr_relay_new(attex_quic_endpoint_port(p.sep), 0, 0, 0, 1) : NULL;
+    if (r != NULL)
+        relays[nrelays++] = r;
+    p.cep = r ? client_new(qr_relay_port(r), NULL, NULL, 1, 0, NULL) : NULL;
+    if (!p.sep || !p.cep) {
+        CHECK(!"endpoints");
+        drop_all();
+        relay_free_all();
+        return;
+    }
+    p.c = attex_quic_endpoint_client_conn(p.cep);
+    CHECK(pump_until(client_open, &p, 5000));
+    CHECK(transfer(p.c, p.s, (const uint8_t *)"before", 6));
+    CHECK(qr_relay_rebind(r));
+    size_t w;
+    CHECK_RC(attex_quic_conn_write(p.c, (const uint8_t *)"after", 5, &w, &err), ATTEX_OK, &err);
+    static reader rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.c = p.s;
+    rd.want = 1;
+    CHECK(!pump_until(read_enough, &rd, 600));
+    CHECK(rd.len == 0);
+    attex_quic_conn_release(p.s);
+    drop_all();
+    relay_free_all();
+}
+
 int main(void)
 {
     ak = tu_key("p256");
@@ -872,6 +904,7 @@ int main(void)
     test_loss_and_reordering();
     test_many_connections();
     test_close_paths();
+    test_no_migration();
     test_establish_blocking();
 
     relay_free_all();

@@ -191,4 +191,14 @@ void qr_relay_process(qr_relay *r, const struct pollfd pf[2])
     }
 }
 
+int qr_relay_rebind(qr_relay *r)
+{
+    int fd = udp_socket();
+    if (fd < 0)
+        return 0;
+    close(r->fd_server);
+    r->fd_server = fd;
+    return 1;
+}
+
 void qr_relay_stats(const qr_relay *r, qr_stats *out) { *out = r->st; }

@@ -30,6 +30,9 @@ int qr_relay_timeout_ms(const qr_relay *r);
 /* qr_relay_process reads what pf says is readable and sends what is due. */
 void qr_relay_process(qr_relay *r, const struct pollfd pf[2]);
 
+/* qr_relay_rebind moves the server-facing socket to a new port (a NAT rebinding). */
+int qr_relay_rebind(qr_relay *r);
+
 typedef struct qr_stats {
     unsigned forwarded, dropped, reordered;
     /* Client flights: runs of client-to-server datagrams after server-to-client ones. */
