@@ -73,6 +73,12 @@ int attex_gnutls_channel_io(gnutls_session_t s, attex_channel *ch, int *want_wri
     if (s == NULL || ch == NULL)
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "attex_gnutls_channel_io needs a session and a channel");
+    /* The driver waits on the socket: a session with custom push/pull functions would
+     * never look readable. Such a transport drives the channel core itself (channel.h). */
+    if (gnutls_transport_get_int(s) < 0)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+                          "attex_gnutls_channel_io needs a session whose transport is a socket "
+                          "(gnutls_transport_set_int)");
     int ret = flush(s, ch, err);
     if (ret != ATTEX_OK)
         return ret;

@@ -23,10 +23,9 @@ typedef struct gt_state {
     int role_known;
     attex_role role;
     int complete;
-    /* The ClientHello's signature_algorithms; hello_error: it could not be parsed. */
+    /* The ClientHello's signature_algorithms (none if it could not be parsed). */
     uint16_t schemes[ATTEX_MAX_HELLO_SCHEMES];
     size_t num_schemes;
-    int hello_seen, hello_error;
 } gt_state;
 
 static gt_state *state_of(gnutls_session_t s)
@@ -55,11 +54,11 @@ static int state_send(gnutls_session_t s, gnutls_buffer_t extdata)
 static void record_hello(gt_state *st, const gnutls_datum_t *msg)
 {
     int found = 0;
-    st->hello_seen = 1;
-    /* After a HelloRetryRequest the second ClientHello replaces the first (RFC 8446 s4.1.2). */
-    st->hello_error = hello_parse_sigalgs(msg->data, msg->size, st->schemes,
-                                          ATTEX_MAX_HELLO_SCHEMES, &st->num_schemes, &found,
-                                          NULL) != ATTEX_OK;
+    /* After a HelloRetryRequest the second ClientHello replaces the first (RFC 8446 s4.1.2).
+     * One that does not parse leaves no scheme: a spontaneous authenticator then finds none
+     * in common, and the handshake's fate is GnuTLS's to decide. */
+    (void)hello_parse_sigalgs(msg->data, msg->size, st->schemes, ATTEX_MAX_HELLO_SCHEMES,
+                              &st->num_schemes, &found, NULL);
 }
 
 static int hook(gnutls_session_t s, unsigned int htype, unsigned when, unsigned int incoming,

@@ -10,8 +10,10 @@
  * authenticators with a scheme the ClientHello did not offer, evidence and
  * authenticators from another connection; and the ClientHello parser.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -357,6 +359,81 @@ static void test_channel_rejected(gtu_stack cs, gtu_stack ss)
     gtu_pair_close(&p);
 }
 
+/* An OpenSSL server that writes raw bytes to a GnuTLS client channel requiring its
+ * attestation, then closes (close_notify, or the socket only). Returns the close code. */
+static int abuse(const uint8_t *raw, size_t len, int how_close, char *reason)
+{
+    gtu_pair p;
+    if (!open_pair(&p, GTU_GNUTLS, GTU_OPENSSL, NULL))
+        return 1;
+    side c = {&p.c, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    side s = {&p.s, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    c.ch = make(&p.c, NULL, NULL, 1);
+    if (len)
+        CHECK(gtu_write(&p.s, raw, len) == (long)len);
+    if (how_close == 1)
+        gtu_shutdown(&p.s);
+    if (how_close == 2) {
+        shutdown(p.s.fd, SHUT_RDWR); /* gone without close_notify */
+    }
+    pump(&c, &s, client_closed, 3000);
+    int code = c.closed ? c.close_code : c.io_status != ATTEX_OK ? c.io_status : 1;
+    snprintf(reason, 600, "%s", c.reason);
+    CHECK(c.data.len == 0); /* nothing unattested is ever delivered */
+    side_free(&c);
+    gtu_pair_close(&p);
+    return code;
+}
+
+static void test_channel_abuse(void)
+{
+    char reason[600];
+    static const uint8_t data_first[] = {0x04, 0, 0, 0, 3, 'b', 'a', 'd'};
+    CHECK(abuse(data_first, sizeof(data_first), 0, reason) == ATTEX_ERR_UNEXPECTED_MESSAGE);
+    CHECK(strstr(reason, "before its attestation") != NULL);
+    static const uint8_t truncated[] = {0x02, 0, 0, 0, 50, 1, 2, 3};
+    CHECK(abuse(truncated, sizeof(truncated), 1, reason) == ATTEX_ERR_DECODE);
+    CHECK(strstr(reason, "truncated") != NULL);
+    /* The peer closes cleanly before attesting; or vanishes without close_notify. */
+    CHECK(abuse(NULL, 0, 1, reason) == ATTEX_ERR_ATTESTATION);
+    int code = abuse(NULL, 0, 2, reason);
+    CHECK(code == ATTEX_ERR_TLS_STATE || code == ATTEX_ERR_ATTESTATION);
+}
+
+/* Many small TLS records arriving at once: the GnuTLS driver must deliver them all without
+ * more bytes arriving to wake it (nothing may stay buffered inside GnuTLS unnoticed). */
+static int client_got_3000(side *c, side *s) { return (void)s, c->data.len >= 3000; }
+
+static void test_many_records(gtu_stack ss)
+{
+    gtu_pair p;
+    if (!open_pair(&p, GTU_GNUTLS, ss, NULL))
+        return;
+    side c = {&p.c, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    side s = {&p.s, NULL, 0, 0, 0, 0, 0, "", ATTEX_BUF_INIT};
+    c.ch = make(&p.c, NULL, NULL, 1);
+    s.ch = make(&p.s, &srv_id, attester, 0);
+    CHECK(pump(&c, &s, client_attested, 5000));
+    /* 300 DATA frames, each flushed on its own: 300 records on the wire before the client
+     * looks. */
+    uint8_t chunk[10];
+    memset(chunk, 'z', sizeof(chunk));
+    int ok = 1;
+    for (int i = 0; i < 300; i++) {
+        int ww;
+        if (attex_channel_send(s.ch, chunk, sizeof(chunk), &err) != ATTEX_OK ||
+            gtu_channel_io(&p.s, s.ch, &ww, &err) != ATTEX_OK)
+            ok = 0;
+    }
+    CHECK(ok);
+    s.io_status = 1; /* from here the server is quiet: only the client is pumped */
+    CHECK(pump(&c, &s, client_got_3000, 5000));
+    CHECK(c.data.len == 3000 && !c.closed);
+    side_free(&c);
+    side_free(&s);
+    gtu_pair_close(&p);
+}
+
 /* attex_*_channel_establish on both ends at once, one in a thread. */
 typedef struct est_arg {
     gtu_end *end;
@@ -379,11 +456,21 @@ static void *establish_thread(void *arg)
     return NULL;
 }
 
-static void test_establish(gtu_stack cs, gtu_stack ss)
+static void set_blocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    CHECK(fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
+}
+
+static void test_establish(gtu_stack cs, gtu_stack ss, int blocking)
 {
     gtu_pair p;
     if (!open_pair(&p, cs, ss, NULL))
         return;
+    if (blocking) {
+        set_blocking(p.c.fd);
+        set_blocking(p.s.fd);
+    }
     est_arg ca = {&p.c, make(&p.c, &cli_id, attester, 1), -1, {0, 0, ""}};
     est_arg sa = {&p.s, make(&p.s, &srv_id, attester, 1), -1, {0, 0, ""}};
     pthread_t t;
@@ -400,6 +487,16 @@ static void test_establish(gtu_stack cs, gtu_stack ss)
 }
 
 /* ---- the ClientHello's signature schemes -------------------------------- */
+
+static int hellos_sent;
+static void count_hellos(int write_p, int version, int content_type, const void *buf,
+                         size_t len, SSL *ssl, void *arg)
+{
+    (void)version, (void)ssl, (void)arg;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == 1 /* ClientHello */)
+        hellos_sent++;
+}
 
 static void test_hello_schemes(void)
 {
@@ -422,6 +519,59 @@ static void test_hello_schemes(void)
     } else {
         fprintf(stderr, "%s\n", why);
         CHECK(!"pair");
+    }
+    /* After a HelloRetryRequest (the GnuTLS server wants P-384, the OpenSSL client's key
+     * share is X25519) the second ClientHello is the one recorded, and all works. */
+    memset(&o, 0, sizeof(o));
+    o.client = GTU_OPENSSL;
+    o.server = GTU_GNUTLS;
+    o.openssl_sigalgs = "ECDSA+SHA256:rsa_pss_rsae_sha256";
+    o.gnutls_extra = "-GROUP-ALL:+GROUP-SECP384R1";
+    o.skip_handshake = 1;
+    if (gtu_pair_open(&p, &o, srv_cert, srv_key, why, sizeof(why))) {
+        SSL_set_msg_callback(p.c.ssl, count_hellos);
+        hellos_sent = 0;
+        CHECK(gtu_handshake(&p, why, sizeof(why)));
+        CHECK(hellos_sent == 2);
+        gtu_tls(&p.s, &t);
+        CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
+        CHECK(info.handshake_complete && info.role == ATTEX_ROLE_SERVER);
+        CHECK(info.num_hello_schemes == 2 && info.hello_schemes[0] == 0x0403 &&
+              info.hello_schemes[1] == 0x0804);
+        attex_ea_session *c = attex_ea_session_new_openssl(p.c.ssl, &err);
+        attex_ea_session *s = attex_ea_session_new_gnutls(p.s.gs, &err);
+        attex_attest_result *r = NULL;
+        CHECK_RC(ea_round(&p, s, c, 1, &cli_id, 1, attester, &r), ATTEX_OK, &err);
+        CHECK(r != NULL && attex_attest_result_attested(r));
+        attex_attest_result_free(r);
+        attex_ea_session_free(c);
+        attex_ea_session_free(s);
+        gtu_pair_close(&p);
+    } else {
+        fprintf(stderr, "%s\n", why);
+        CHECK(!"HRR pair");
+    }
+    /* A client that sends attex's private state extension type: the GnuTLS server ignores
+     * it, and its state is intact. */
+    memset(&o, 0, sizeof(o));
+    o.client = GTU_OPENSSL;
+    o.server = GTU_GNUTLS;
+    o.openssl_client_ext = ATTEX_GNUTLS_STATE_EXTENSION;
+    o.openssl_sigalgs = "ECDSA+SHA256";
+    if (gtu_pair_open(&p, &o, srv_cert, srv_key, why, sizeof(why))) {
+        gtu_tls(&p.s, &t);
+        CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
+        CHECK(info.handshake_complete && info.num_hello_schemes == 1 &&
+              info.hello_schemes[0] == 0x0403);
+        attex_ea_session *c = attex_ea_session_new_openssl(p.c.ssl, &err);
+        attex_ea_session *s = attex_ea_session_new_gnutls(p.s.gs, &err);
+        CHECK_RC(ea_round(&p, c, s, 0, &srv_id, 0, NULL, NULL), ATTEX_OK, &err);
+        attex_ea_session_free(c);
+        attex_ea_session_free(s);
+        gtu_pair_close(&p);
+    } else {
+        fprintf(stderr, "%s\n", why);
+        CHECK(!"private extension pair");
     }
     /* A GnuTLS client: what it records is what the OpenSSL server received. */
     memset(&o, 0, sizeof(o));
@@ -641,6 +791,20 @@ static void test_unprepared(void)
     CHECK(strstr(err.message, "NO-SUCH-THING") != NULL);
     CHECK_RC(t.get_info(t.ctx, &info, &err), ATTEX_OK, &err);
     CHECK(!info.handshake_complete);
+    /* The channel driver needs a socket transport; this session has none. */
+    attex_channel_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.tls = &t;
+    attex_channel *ch = attex_channel_new(&cfg, &err);
+    CHECK(ch != NULL);
+    if (ch != NULL) {
+        CHECK_RC(attex_gnutls_channel_io(g, ch, NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
+        CHECK(strstr(err.message, "socket") != NULL);
+        CHECK_RC(attex_gnutls_channel_establish(g, ch, 10, &err), ATTEX_ERR_INVALID_ARGUMENT,
+                 &err);
+    }
+    attex_channel_free(ch);
+    CHECK_RC(attex_gnutls_channel_io(NULL, NULL, NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
     CHECK_RC(attex_gnutls_prepare_session(NULL, &err), ATTEX_ERR_INVALID_ARGUMENT, &err);
     CHECK(attex_ea_session_new_gnutls(NULL, &err) == NULL);
     gnutls_deinit(g);
@@ -738,6 +902,16 @@ static void count_tickets(int write_p, int version, int content_type, const void
         tickets_seen++;
 }
 
+static int tickets_sent;
+static void count_sent_tickets(int write_p, int version, int content_type, const void *buf,
+                               size_t len, SSL *ssl, void *arg)
+{
+    (void)version, (void)ssl, (void)arg;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == 4 /* NewSessionTicket */)
+        tickets_sent++;
+}
+
 static void test_settings(void)
 {
     gtu_opts o;
@@ -763,6 +937,31 @@ static void test_settings(void)
     CHECK(gnutls_protocol_get_version(p.s.gs) == GNUTLS_TLS1_3);
     CHECK(!gnutls_session_is_resumed(p.s.gs));
     CHECK((gnutls_session_get_flags(p.s.gs) & GNUTLS_SFLAGS_EARLY_DATA) == 0);
+    gtu_pair_close(&p);
+    /* A configured GnuTLS client facing an OpenSSL server that sends two tickets anyway:
+     * the connection works, nothing is resumed or sent early. GnuTLS keeps a received
+     * ticket inside the session (gnutls_session_get_data2 would return it); attex never
+     * reads it, so it dies with the session (docs/gnutls.md). */
+    memset(&o, 0, sizeof(o));
+    o.client = GTU_GNUTLS;
+    o.server = GTU_OPENSSL;
+    o.openssl_plain = 1;
+    o.skip_handshake = 1;
+    if (!gtu_pair_open(&p, &o, srv_cert, srv_key, why, sizeof(why))) {
+        CHECK(!"pair");
+        return;
+    }
+    SSL_set_num_tickets(p.s.ssl, 2);
+    SSL_set_msg_callback(p.s.ssl, count_sent_tickets);
+    tickets_sent = 0;
+    CHECK(gtu_handshake(&p, why, sizeof(why)));
+    CHECK(gtu_transfer(&p, 1, (const uint8_t *)"x", 1, &rx));
+    attex_buf_free(&rx);
+    CHECK(gtu_transfer(&p, 0, (const uint8_t *)"y", 1, &rx));
+    attex_buf_free(&rx);
+    CHECK(tickets_sent == 2);
+    CHECK(!gnutls_session_is_resumed(p.c.gs));
+    CHECK((gnutls_session_get_flags(p.c.gs) & GNUTLS_SFLAGS_EARLY_DATA) == 0);
     gtu_pair_close(&p);
 }
 
@@ -792,6 +991,43 @@ static size_t build_hello(uint8_t *m, uint16_t type, const uint8_t *body, size_t
 static int parse(const uint8_t *m, size_t n, size_t *num, int *found, uint16_t *out)
 {
     return hello_parse_sigalgs(m, n, out, 4, num, found, &err);
+}
+
+/* Real ClientHellos (tests/vectors/gnutls/README.md) against independently decoded lists. */
+static void test_hello_vectors(void)
+{
+    static const char *const names[] = {"hello_openssl_tls13", "hello_openssl_two_sigalgs",
+                                        "hello_openssl_tls12", "hello_gnutls_default",
+                                        "hello_gnutls_attex"};
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", tu_source_path("tests/vectors/gnutls/expected.txt"));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *hex = tu_file_field(path, names[i]);
+        char rel[128];
+        snprintf(rel, sizeof(rel), "tests/vectors/gnutls/%s.bin", names[i]);
+        FILE *f = fopen(tu_source_path(rel), "rb");
+        uint8_t msg[4096];
+        size_t len = f ? fread(msg, 1, sizeof(msg), f) : 0;
+        if (f)
+            fclose(f);
+        attex_buf want = ATTEX_BUF_INIT;
+        CHECK(hex != NULL && len > 0 && tu_hex(hex, &want));
+        uint16_t out[ATTEX_MAX_HELLO_SCHEMES];
+        size_t num = 0;
+        int found = 0;
+        CHECK_RC(hello_parse_sigalgs(msg, len, out, ATTEX_MAX_HELLO_SCHEMES, &num, &found, &err),
+                 ATTEX_OK, &err);
+        CHECK(found && num * 2 == want.len);
+        for (size_t k = 0; k < num && 2 * k + 1 < want.len; k++)
+            CHECK(out[k] == (uint16_t)((want.data[2 * k] << 8) | want.data[2 * k + 1]));
+        /* Any single flipped length byte in the hello's header part breaks it. */
+        if (len > 40) {
+            msg[34] ^= 0x40; /* legacy_session_id length */
+            CHECK(hello_parse_sigalgs(msg, len, out, 4, &num, &found, &err) != ATTEX_OK);
+        }
+        attex_buf_free(&want);
+        free(hex);
+    }
 }
 
 static void test_hello_parser(void)
@@ -900,6 +1136,7 @@ int main(void)
     ed_id.key = ed_key;
 
     test_hello_parser();
+    test_hello_vectors();
     for (int k = 0; k < 3; k++) {
         for (int i = 0; i < 2; i++) {
             test_exporters(combos[k][0], combos[k][1], suites[i]);
@@ -908,8 +1145,12 @@ int main(void)
                 test_channel(combos[k][0], combos[k][1], suites[i], mode);
         }
         test_channel_rejected(combos[k][0], combos[k][1]);
-        test_establish(combos[k][0], combos[k][1]);
+        test_establish(combos[k][0], combos[k][1], 0);
+        test_establish(combos[k][0], combos[k][1], 1);
     }
+    test_channel_abuse();
+    test_many_records(GTU_OPENSSL);
+    test_many_records(GTU_GNUTLS);
     test_hello_schemes();
     test_spontaneous_unoffered();
     test_tls12();

@@ -71,6 +71,15 @@ static int pem_of(X509 *cert, EVP_PKEY *key, gnutls_datum_t *out)
     return out->data != NULL;
 }
 
+static int add_ext(SSL *s, unsigned int type, unsigned int context, const unsigned char **out,
+                   size_t *outlen, X509 *x, size_t chainidx, int *al, void *arg)
+{
+    (void)s, (void)type, (void)context, (void)x, (void)chainidx, (void)al, (void)arg;
+    *out = (const unsigned char *)"at";
+    *outlen = 2;
+    return 1;
+}
+
 static int open_openssl(gtu_end *e, const gtu_opts *o, X509 *cert, EVP_PKEY *key)
 {
     e->ctx = SSL_CTX_new(e->is_server ? TLS_server_method() : TLS_client_method());
@@ -91,6 +100,10 @@ static int open_openssl(gtu_end *e, const gtu_opts *o, X509 *cert, EVP_PKEY *key
         if (!SSL_CTX_set1_sigalgs_list(e->ctx, list))
             return 0;
     }
+    if (!e->is_server && o->openssl_client_ext &&
+        SSL_CTX_add_custom_ext(e->ctx, o->openssl_client_ext, SSL_EXT_CLIENT_HELLO, add_ext, NULL,
+                               NULL, NULL, NULL) != 1)
+        return 0;
     if (e->is_server &&
         (SSL_CTX_use_certificate(e->ctx, cert) != 1 || SSL_CTX_use_PrivateKey(e->ctx, key) != 1))
         return 0;

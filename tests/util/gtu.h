@@ -45,6 +45,8 @@ typedef struct gtu_opts {
     int openssl_plain;
     /* OpenSSL ends: SSL_CTX_set1_sigalgs_list, NULL for the default. */
     const char *openssl_sigalgs;
+    /* OpenSSL clients: send this extension type (nonzero) in the ClientHello, 2 bytes "at". */
+    unsigned openssl_client_ext;
     /* GnuTLS ends: priority keywords appended (instead of those that `suite` implies). */
     const char *gnutls_extra;
 } gtu_opts;
