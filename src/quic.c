@@ -69,6 +69,8 @@ typedef struct chunk {
 struct attex_quic_conn {
     attex_quic_endpoint *ep;
     attex_quic_conn *prev, *next;
+    attex_quic_conn *key_next, *odcid_next; /* hash chains of the server's demux tables */
+    int odcid_linked;
     ngtcp2_conn *q;
     ngtcp2_crypto_conn_ref ref;
     gnutls_session_t tls;
@@ -117,6 +119,10 @@ struct attex_quic_endpoint {
     uint8_t reset_secret[32];
     attex_quic_conn *conns;
     size_t nconns, pending_accept;
+    /* Server demux (RFC 9000 s5.2): connections by CID key, and by the client's first DCID. */
+    attex_quic_conn **by_key, **by_odcid;
+    size_t nbuckets; /* a power of two */
+    uint64_t hash_secret;
     attex_quic_conn *client;
     quic_output_filter filter;
     void *filter_arg;
@@ -192,6 +198,64 @@ static void set_status(attex_quic_conn *c, int status, const char *fmt, ...)
     if (c->reason[0] == '\0')
         snprintf(c->reason, sizeof(c->reason), "closed");
     c->status = status;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Demultiplexing tables (servers)                                        */
+
+/* A keyed mix, so that clients cannot aim their DCIDs at one bucket. */
+static size_t hash_bytes(const attex_quic_endpoint *ep, const uint8_t *p, size_t n)
+{
+    uint64_t h = ep->hash_secret ^ 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return (size_t)(h & (ep->nbuckets - 1));
+}
+
+static void table_insert_key(attex_quic_conn *c)
+{
+    attex_quic_endpoint *ep = c->ep;
+    if (ep->by_key == NULL)
+        return;
+    size_t b = hash_bytes(ep, c->key, CID_KEY_LEN);
+    c->key_next = ep->by_key[b];
+    ep->by_key[b] = c;
+}
+
+static void table_insert_odcid(attex_quic_conn *c)
+{
+    attex_quic_endpoint *ep = c->ep;
+    if (ep->by_odcid == NULL || c->odcid.datalen == 0)
+        return;
+    size_t b = hash_bytes(ep, c->odcid.data, c->odcid.datalen);
+    c->odcid_next = ep->by_odcid[b];
+    ep->by_odcid[b] = c;
+    c->odcid_linked = 1;
+}
+
+static void table_remove(attex_quic_conn *c)
+{
+    attex_quic_endpoint *ep = c->ep;
+    if (ep->by_key != NULL) {
+        attex_quic_conn **pp = &ep->by_key[hash_bytes(ep, c->key, CID_KEY_LEN)];
+        while (*pp != NULL && *pp != c)
+            pp = &(*pp)->key_next;
+        if (*pp == c)
+            *pp = c->key_next;
+    }
+    if (ep->by_odcid != NULL && c->odcid_linked) {
+        attex_quic_conn **pp = &ep->by_odcid[hash_bytes(ep, c->odcid.data, c->odcid.datalen)];
+        while (*pp != NULL && *pp != c)
+            pp = &(*pp)->odcid_next;
+        if (*pp == c)
+            *pp = c->odcid_next;
+        c->odcid_linked = 0;
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -594,6 +658,7 @@ static attex_quic_conn *conn_alloc(attex_quic_endpoint *ep, const struct sockadd
         ep->conns->prev = c;
     ep->conns = c;
     ep->nconns++;
+    table_insert_key(c);
     return c;
 }
 
@@ -606,6 +671,7 @@ static void conn_free(attex_quic_conn *c)
         ep->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    table_remove(c);
     ep->nconns--;
     if (c->pending_accept)
         ep->pending_accept--;
@@ -1069,7 +1135,24 @@ static attex_quic_endpoint *endpoint_new(const attex_quic_config *cfg, int serve
 attex_quic_endpoint *attex_quic_server_new(const attex_quic_config *cfg, attex_error *err)
 {
     attex_quic_endpoint *ep = endpoint_new(cfg, 1, err);
-    if (ep != NULL && open_socket(ep, err) != ATTEX_OK) {
+    if (ep == NULL)
+        return NULL;
+    size_t max = cfg->max_connections ? cfg->max_connections : 4096;
+    ep->nbuckets = 64;
+    while (ep->nbuckets < max && ep->nbuckets < ((size_t)1 << 16))
+        ep->nbuckets *= 2;
+    ep->by_key = calloc(ep->nbuckets, sizeof(*ep->by_key));
+    ep->by_odcid = calloc(ep->nbuckets, sizeof(*ep->by_odcid));
+    if (ep->by_key == NULL || ep->by_odcid == NULL) {
+        attex_fail(err, ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_NONE, "out of memory");
+        attex_quic_endpoint_free(ep);
+        return NULL;
+    }
+    if (crypto_random((uint8_t *)&ep->hash_secret, sizeof(ep->hash_secret), err) != ATTEX_OK) {
+        attex_quic_endpoint_free(ep);
+        return NULL;
+    }
+    if (open_socket(ep, err) != ATTEX_OK) {
         attex_quic_endpoint_free(ep);
         return NULL;
     }
@@ -1141,6 +1224,8 @@ void attex_quic_endpoint_free(attex_quic_endpoint *ep)
         }
     while (ep->conns)
         conn_free(ep->conns);
+    free(ep->by_key);
+    free(ep->by_odcid);
     if (ep->fd >= 0)
         close(ep->fd);
     if (ep->cred)
@@ -1184,12 +1269,19 @@ static attex_quic_conn *demux(attex_quic_endpoint *ep, const ngtcp2_version_cid 
 {
     if (!ep->server)
         return ep->client;
-    for (attex_quic_conn *c = ep->conns; c != NULL; c = c->next) {
-        if (vc->dcidlen == CID_LEN && memcmp(vc->dcid, c->key, CID_KEY_LEN) == 0)
-            return c;
-        if (c->odcid.datalen == vc->dcidlen && vc->dcidlen > 0 &&
-            memcmp(c->odcid.data, vc->dcid, vc->dcidlen) == 0)
-            return c;
+    if (vc->dcidlen == CID_LEN) {
+        for (attex_quic_conn *c = ep->by_key[hash_bytes(ep, vc->dcid, CID_KEY_LEN)]; c != NULL;
+             c = c->key_next)
+            if (memcmp(vc->dcid, c->key, CID_KEY_LEN) == 0)
+                return c;
+    }
+    /* A client's Initials carry its own first DCID until it learns ours. */
+    if (vc->dcidlen > 0) {
+        for (attex_quic_conn *c = ep->by_odcid[hash_bytes(ep, vc->dcid, vc->dcidlen)]; c != NULL;
+             c = c->odcid_next)
+            if (c->odcid.datalen == vc->dcidlen &&
+                memcmp(c->odcid.data, vc->dcid, vc->dcidlen) == 0)
+                return c;
     }
     return NULL;
 }
@@ -1208,6 +1300,7 @@ static void server_accept_initial(attex_quic_endpoint *ep, const uint8_t *pkt, s
     if (c == NULL)
         return;
     c->odcid = hd.dcid;
+    table_insert_odcid(c);
     ngtcp2_cid scid;
     ngtcp2_callbacks cb;
     ngtcp2_settings settings;
