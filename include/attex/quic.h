@@ -136,7 +136,11 @@ attex_quic_endpoint *attex_quic_server_new(const attex_quic_config *cfg, attex_e
  */
 attex_quic_endpoint *attex_quic_client_new(const attex_quic_config *cfg, attex_error *err);
 
-/** attex_quic_endpoint_free closes every connection (without waiting) and frees `ep`. Accepts NULL. */
+/**
+ * attex_quic_endpoint_free sends CONNECTION_CLOSE on every live connection
+ * (without waiting) and frees `ep` with all its connections, accepted ones
+ * included: no attex_quic_conn of `ep` may be used afterwards. Accepts NULL.
+ */
 void attex_quic_endpoint_free(attex_quic_endpoint *ep);
 
 /** attex_quic_endpoint_fd returns the UDP socket to poll for POLLIN. */
