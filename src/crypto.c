@@ -199,6 +199,79 @@ out:
     return ret;
 }
 
+int crypto_ecdsa_sign_raw(EVP_PKEY *key, attex_hash h, const uint8_t *msg, size_t msg_len,
+                          uint8_t *sig, size_t sig_len, attex_error *err)
+{
+    const EVP_MD *md = crypto_md(h);
+    size_t half = sig_len / 2;
+    if (md == NULL || key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        sig_len % 2 != 0 || half == 0 || half > 66)
+        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_INTERNAL_ERROR,
+                          "raw ECDSA signing needs an EC key and an even signature length");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t der[160];
+    size_t der_len = sizeof(der);
+    ECDSA_SIG *es = NULL;
+    int ret = ATTEX_OK;
+    if (ctx == NULL || EVP_DigestSignInit_ex(ctx, NULL, EVP_MD_get0_name(md), NULL, NULL, key,
+                                             NULL) <= 0 ||
+        EVP_DigestSign(ctx, NULL, &der_len, msg, msg_len) <= 0 || der_len > sizeof(der) ||
+        EVP_DigestSign(ctx, der, &der_len, msg, msg_len) <= 0) {
+        ret = attex_fail_crypto(err, "ECDSA signing");
+        goto out;
+    }
+    /* RFC 9053 s2.1, RFC 7518 s3.4: r and s as fixed-length big-endian integers, not DER. */
+    const uint8_t *p = der;
+    const BIGNUM *r, *s;
+    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+    if (es == NULL) {
+        ret = attex_fail_crypto(err, "decoding an ECDSA signature");
+        goto out;
+    }
+    ECDSA_SIG_get0(es, &r, &s);
+    if (BN_bn2binpad(r, sig, (int)half) != (int)half ||
+        BN_bn2binpad(s, sig + half, (int)half) != (int)half)
+        ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_INTERNAL_ERROR,
+                         "the key's curve does not fit a %zu-byte raw ECDSA signature",
+                         sig_len);
+out:
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(der, sizeof(der));
+    return ret;
+}
+
+int crypto_ecdsa_verify_raw(EVP_PKEY *key, attex_hash h, const uint8_t *msg, size_t msg_len,
+                            const uint8_t *sig, size_t sig_len)
+{
+    const EVP_MD *md = crypto_md(h);
+    size_t half = sig_len / 2;
+    if (md == NULL || key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+        sig_len % 2 != 0 || half == 0 || half > 66)
+        return 0;
+    int ok = 0;
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, (int)half, NULL), *s = BN_bin2bn(sig + half, (int)half, NULL);
+    uint8_t *der = NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (es == NULL || r == NULL || s == NULL || ctx == NULL || ECDSA_SIG_set0(es, r, s) != 1)
+        goto out;
+    r = s = NULL; /* owned by es now */
+    int der_len = i2d_ECDSA_SIG(es, &der);
+    if (der_len <= 0)
+        goto out;
+    ok = EVP_DigestVerifyInit_ex(ctx, NULL, EVP_MD_get0_name(md), NULL, NULL, key, NULL) > 0 &&
+         EVP_DigestVerify(ctx, der, (size_t)der_len, msg, msg_len) == 1;
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(es);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
 int crypto_hmac(attex_hash h, const uint8_t *key, size_t key_len, const uint8_t *msg,
                 size_t msg_len, uint8_t *out, attex_error *err)
 {

@@ -41,6 +41,18 @@ int crypto_sign(uint16_t scheme, EVP_PKEY *key, const uint8_t *msg, size_t msg_l
 int crypto_verify(uint16_t scheme, EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
                   const uint8_t *sig, size_t sig_len, attex_error *err);
 
+/*
+ * Raw ECDSA: sig = r || s, big-endian, sig_len/2 bytes each (COSE, JWS, TDX
+ * quotes), hashing msg with h. The key must be an EC key whose order fits
+ * sig_len/2 bytes; the verifier checks the curve it needs itself.
+ * crypto_ecdsa_sign_raw returns ATTEX_OK or an error; crypto_ecdsa_verify_raw
+ * returns 1 when the signature verifies and 0 otherwise.
+ */
+int crypto_ecdsa_sign_raw(EVP_PKEY *key, attex_hash h, const uint8_t *msg, size_t msg_len,
+                          uint8_t *sig, size_t sig_len, attex_error *err);
+int crypto_ecdsa_verify_raw(EVP_PKEY *key, attex_hash h, const uint8_t *msg, size_t msg_len,
+                            const uint8_t *sig, size_t sig_len);
+
 /* crypto_hmac computes HMAC_H(key, msg) into out (attex_hash_len(h) bytes). */
 int crypto_hmac(attex_hash h, const uint8_t *key, size_t key_len, const uint8_t *msg,
                 size_t msg_len, uint8_t *out, attex_error *err);

@@ -75,6 +75,8 @@ const char *attex_status_name(int code)
     case ATTEX_ERR_CRYPTO: return "ATTEX_ERR_CRYPTO";
     case ATTEX_ERR_UNSUPPORTED: return "ATTEX_ERR_UNSUPPORTED";
     case ATTEX_ERR_ATTESTATION: return "ATTEX_ERR_ATTESTATION";
+    case ATTEX_ERR_IO: return "ATTEX_ERR_IO";
+    case ATTEX_ERR_UNAVAILABLE: return "ATTEX_ERR_UNAVAILABLE";
     default: return "ATTEX_ERR_UNKNOWN";
     }
 }

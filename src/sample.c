@@ -38,6 +38,7 @@
 #include "crypto.h"
 #include "internal.h"
 #include "sample_internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -47,50 +48,6 @@ static const uint8_t es256_protected[] = {0xA1, 0x01, 0x26};
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
-
-static void to_hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-/* hex_dup returns a malloc'd lowercase hex string of p, or NULL. */
-static char *hex_dup(const uint8_t *p, size_t n)
-{
-    char *s = malloc(2 * n + 1);
-    if (s != NULL)
-        to_hex(p, n, s);
-    return s;
-}
-
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* from_hex decodes exactly 2*n hex digits into out; returns 1 on success. */
-static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t n)
-{
-    if (s_len != 2 * n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(s[2 * i]), lo = hex_nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 1;
-}
 
 /*
  * RFC 8949 s3.1: text strings are UTF-8. Measurement names and the profile
@@ -129,105 +86,6 @@ static int valid_binding(const attex_binding *b)
 /* ---------------------------------------------------------------------- */
 /* Files                                                                  */
 
-/*
- * open_regular opens `path` for reading. O_NONBLOCK keeps a FIFO from
- * blocking the open; anything but a regular file is refused, since a device
- * or FIFO has no stable content to measure or load.
- */
-static int open_regular(const char *path, const char *what, int *fd_out, uint64_t *size,
-                        attex_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot open %s \"%s\": %s", what, path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "cannot examine %s \"%s\": %s", what, path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "%s \"%s\" is not a regular file", what, path);
-    }
-    *fd_out = fd;
-    *size = (uint64_t)st.st_size;
-    return ATTEX_OK;
-}
-
-/* read_some reads up to n bytes, retrying on EINTR; returns bytes read, 0 at EOF, -1 on error. */
-static ssize_t read_some(int fd, uint8_t *p, size_t n)
-{
-    for (;;) {
-        ssize_t r = read(fd, p, n);
-        if (r >= 0 || errno != EINTR)
-            return r;
-    }
-}
-
-/*
- * read_text_file reads a whole small file (keys, reference values) into a
- * malloc'd, NUL-terminated buffer, refusing files above `max` bytes.
- */
-static int read_text_file(const char *path, const char *what, size_t max, char **out,
-                          size_t *out_len, attex_error *err)
-{
-    int fd;
-    uint64_t size;
-    int ret = open_regular(path, what, &fd, &size, err);
-    if (ret != ATTEX_OK)
-        return ret;
-    if (size > max) {
-        close(fd);
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "%s \"%s\" is larger than %zu bytes", what, path, max);
-    }
-    /* One byte more than allowed, to notice a file that grew since fstat. */
-    char *buf = malloc(max + 2);
-    if (buf == NULL) {
-        close(fd);
-        return NOMEM(err);
-    }
-    size_t len = 0;
-    for (;;) {
-        ssize_t r = read_some(fd, (uint8_t *)buf + len, max + 1 - len);
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            OPENSSL_cleanse(buf, len);
-            free(buf);
-            return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                              "cannot read %s \"%s\": %s", what, path, strerror(e));
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len > max) {
-            close(fd);
-            OPENSSL_cleanse(buf, len);
-            free(buf);
-            return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                              "%s \"%s\" is larger than %zu bytes", what, path, max);
-        }
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return ATTEX_OK;
-}
-
-static void free_text(char *p, size_t len)
-{
-    if (p != NULL) {
-        OPENSSL_cleanse(p, len);
-        free(p);
-    }
-}
-
 int sample_measure_file(const char *path, uint8_t out[SAMPLE_DIGEST_LEN], attex_error *err)
 {
     if (path == NULL || out == NULL)
@@ -235,7 +93,7 @@ int sample_measure_file(const char *path, uint8_t out[SAMPLE_DIGEST_LEN], attex_
                           "sample_measure_file needs a path and an output");
     int fd;
     uint64_t size;
-    int ret = open_regular(path, "measured file", &fd, &size, err);
+    int ret = util_open_regular(path, "measured file", &fd, &size, err);
     if (ret != ATTEX_OK)
         return ret;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -248,10 +106,10 @@ int sample_measure_file(const char *path, uint8_t out[SAMPLE_DIGEST_LEN], attex_
     uint8_t buf[16384];
     uint64_t total = 0;
     for (;;) {
-        ssize_t r = read_some(fd, buf, sizeof(buf));
+        ssize_t r = util_read_some(fd, buf, sizeof(buf));
         if (r < 0) {
             int e = errno;
-            ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
+            ret = attex_fail(err, ATTEX_ERR_IO, ATTEX_ALERT_NONE,
                              "cannot read measured file \"%s\": %s", path, strerror(e));
             break;
         }
@@ -280,16 +138,6 @@ int sample_measure_file(const char *path, uint8_t out[SAMPLE_DIGEST_LEN], attex_
 /* ---------------------------------------------------------------------- */
 /* Keys                                                                   */
 
-/* Never prompt on a terminal for a passphrase: an encrypted key simply fails to load. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 /* RFC 9053 s2.1: ES256 is ECDSA on P-256 with SHA-256. */
 static int is_p256(EVP_PKEY *key)
 {
@@ -307,59 +155,33 @@ static int can_sign(EVP_PKEY *key)
 
 static int load_private_key(const char *path, EVP_PKEY **out, attex_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int ret = read_text_file(path, "attestation key file", SAMPLE_MAX_TEXT_FILE, &text, &len,
-                             err);
+    int ret = util_load_private_key(path, "attestation key file", out, err);
     if (ret != ATTEX_OK)
         return ret;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(bio);
-    free_text(text, len);
-    ERR_clear_error();
-    if (key == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "attestation key file \"%s\" holds no unencrypted PEM private key "
-                          "(expected -----BEGIN PRIVATE KEY-----, as attex-sample keygen writes)",
-                          path);
-    if (!is_p256(key)) {
-        EVP_PKEY_free(key);
+    if (!is_p256(*out)) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "attestation key file \"%s\" holds a key that is not EC P-256; sample "
                           "evidence is signed with ES256",
                           path);
     }
-    *out = key;
     return ATTEX_OK;
 }
 
 static int load_public_key(const char *path, EVP_PKEY **out, attex_error *err)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int ret =
-        read_text_file(path, "trusted key file", SAMPLE_MAX_TEXT_FILE, &text, &len, err);
+    int ret = util_load_public_key(path, "trusted key file", out, err);
     if (ret != ATTEX_OK)
         return ret;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(bio);
-    free_text(text, len);
-    ERR_clear_error();
-    if (key == NULL)
-        return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
-                          "trusted key file \"%s\" holds no PEM public key (expected "
-                          "-----BEGIN PUBLIC KEY-----, as attex-sample keygen --pub writes)",
-                          path);
-    if (!is_p256(key)) {
-        EVP_PKEY_free(key);
+    if (!is_p256(*out)) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "trusted key file \"%s\" holds a key that is not EC P-256; sample "
                           "evidence is signed with ES256",
                           path);
     }
-    *out = key;
     return ATTEX_OK;
 }
 
@@ -369,66 +191,21 @@ static int load_public_key(const char *path, EVP_PKEY **out, attex_error *err)
 int sample_es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
                       uint8_t sig[SAMPLE_ES256_SIG_LEN], attex_error *err)
 {
+    /* RFC 9053 s2.1: ES256 is ECDSA on P-256 with SHA-256, signature r || s. */
     if (key == NULL || !is_p256(key))
         return attex_fail(err, ATTEX_ERR_UNSUPPORTED, ATTEX_ALERT_NONE,
                           "the attestation key is not EC P-256; sample evidence is signed "
                           "with ES256");
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t der[80];
-    size_t der_len = sizeof(der);
-    ECDSA_SIG *es = NULL;
-    int ret = ATTEX_OK;
-    if (ctx == NULL || EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) <= 0 ||
-        EVP_DigestSign(ctx, NULL, &der_len, msg, msg_len) <= 0 || der_len > sizeof(der) ||
-        EVP_DigestSign(ctx, der, &der_len, msg, msg_len) <= 0) {
-        ret = attex_fail_crypto(err, "signing the sample evidence");
-        goto out;
-    }
-    /* RFC 9053 s2.1: COSE carries r and s as fixed 32-byte big-endian integers, not DER. */
-    const uint8_t *p = der;
-    const BIGNUM *r, *s;
-    es = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
-    if (es == NULL) {
-        ret = attex_fail_crypto(err, "decoding the ECDSA signature");
-        goto out;
-    }
-    ECDSA_SIG_get0(es, &r, &s);
-    if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(s, sig + 32, 32) != 32)
-        ret = attex_fail_crypto(err, "converting the ECDSA signature to r || s");
-out:
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    OPENSSL_cleanse(der, sizeof(der));
-    return ret;
+    return crypto_ecdsa_sign_raw(key, ATTEX_HASH_SHA256, msg, msg_len, sig,
+                                 SAMPLE_ES256_SIG_LEN, err);
 }
 
 int sample_es256_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len,
                         const uint8_t sig[SAMPLE_ES256_SIG_LEN])
 {
-    int ok = 0;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
-    uint8_t *der = NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (es == NULL || r == NULL || s == NULL || ctx == NULL || !is_p256(key))
-        goto out;
-    /* RFC 9053 s2.1: r || s back to the DER form libcrypto verifies. */
-    if (ECDSA_SIG_set0(es, r, s) != 1)
-        goto out;
-    r = s = NULL; /* owned by es now */
-    int der_len = i2d_ECDSA_SIG(es, &der);
-    if (der_len <= 0)
-        goto out;
-    ok = EVP_DigestVerifyInit_ex(ctx, NULL, "SHA256", NULL, NULL, key, NULL) > 0 &&
-         EVP_DigestVerify(ctx, der, (size_t)der_len, msg, msg_len) == 1;
-out:
-    ERR_clear_error();
-    OPENSSL_free(der);
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(ctx);
-    return ok;
+    return is_p256(key) &&
+           crypto_ecdsa_verify_raw(key, ATTEX_HASH_SHA256, msg, msg_len, sig,
+                                   SAMPLE_ES256_SIG_LEN);
 }
 
 static int writer_done(attex_writer *w, attex_buf *out, const char *what, attex_error *err)
@@ -952,7 +729,7 @@ static int decode_claims(evidence_view *e, attex_appraisal *out, attex_error *er
 static char *claims_to_json(const evidence_view *e)
 {
     json_t *root = json_object(), *meas = json_object();
-    char *nonce = hex_dup(e->nonce, e->nonce_len), *aik = hex_dup(e->aik, e->aik_len);
+    char *nonce = util_hex_dup(e->nonce, e->nonce_len), *aik = util_hex_dup(e->aik, e->aik_len);
     char *text = NULL;
     int ok = root != NULL && meas != NULL && nonce != NULL && aik != NULL &&
              json_object_set_new(root, "eat_profile",
@@ -969,7 +746,7 @@ static char *claims_to_json(const evidence_view *e)
         }
         memcpy(name, e->meas[i].name, e->meas[i].name_len);
         name[e->meas[i].name_len] = '\0';
-        to_hex(e->meas[i].digest, SAMPLE_DIGEST_LEN, hex);
+        util_hex(e->meas[i].digest, SAMPLE_DIGEST_LEN, hex);
         ok = json_object_set_new(meas, name, json_string(hex)) == 0;
         free(name);
     }
@@ -999,7 +776,7 @@ static void expected_list(const ref_entry *r, char *out, size_t out_size)
     out[0] = '\0';
     for (size_t i = 0; i < r->num_digests && i < 3; i++) {
         char hex[2 * SAMPLE_DIGEST_LEN + 1];
-        to_hex(r->digests[i], SAMPLE_DIGEST_LEN, hex);
+        util_hex(r->digests[i], SAMPLE_DIGEST_LEN, hex);
         int n = snprintf(out + o, out_size - o, "%s%s", i ? ", " : "", hex);
         if (n < 0 || (size_t)n >= out_size - o)
             return;
@@ -1035,7 +812,7 @@ static void appraise_measurements(const sample_verifier *v, const evidence_view 
                      want);
         } else {
             char got[2 * SAMPLE_DIGEST_LEN + 1];
-            to_hex(m->digest, SAMPLE_DIGEST_LEN, got);
+            util_hex(m->digest, SAMPLE_DIGEST_LEN, got);
             snprintf(out->reason, sizeof(out->reason),
                      "measurement %s: got %s, expected one of %s", shown, got, want);
         }
@@ -1212,7 +989,7 @@ static int parse_reference_values(const char *text, size_t text_len, const char 
         for (size_t k = 0; k < nd; k++) {
             json_t *h = json_array_get(list, k);
             if (!json_is_string(h) ||
-                !from_hex(json_string_value(h), json_string_length(h), r->digests[k],
+                !util_unhex(json_string_value(h), json_string_length(h), r->digests[k],
                           SAMPLE_DIGEST_LEN)) {
                 ret = attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                                  "reference values (%s): measurement \"%s\" value %zu is not "
@@ -1241,7 +1018,7 @@ static int add_trusted_key(sample_verifier *v, EVP_PKEY *key, attex_error *err)
     }
     OPENSSL_free(der);
     /* Identifies the signer in the appraisal's claims: SHA-256 of its SubjectPublicKeyInfo. */
-    to_hex(digest, sizeof(digest), t->spki_sha256);
+    util_hex(digest, sizeof(digest), t->spki_sha256);
     t->key = key;
     v->num_keys++;
     return ATTEX_OK;
@@ -1310,16 +1087,15 @@ attex_verifier *attex_sample_verifier_new(const attex_sample_verifier_config *cf
             ret = parse_reference_values(cfg->reference_values_json,
                                          strlen(cfg->reference_values_json), "JSON text", v, err);
         } else {
-            char *text = NULL;
-            size_t len = 0;
-            ret = read_text_file(cfg->reference_values_path, "reference values file",
-                                 SAMPLE_MAX_TEXT_FILE, &text, &len, err);
+            attex_buf text = ATTEX_BUF_INIT;
+            ret = util_read_file(cfg->reference_values_path, "reference values file",
+                                 SAMPLE_MAX_TEXT_FILE, &text, err);
             if (ret == ATTEX_OK) {
                 char origin[200];
                 snprintf(origin, sizeof(origin), "file \"%s\"", cfg->reference_values_path);
-                ret = parse_reference_values(text, len, origin, v, err);
+                ret = parse_reference_values((const char *)text.data, text.len, origin, v, err);
             }
-            free_text(text, len);
+            attex_buf_free(&text);
         }
     }
     if (ret != ATTEX_OK) {
@@ -1579,7 +1355,7 @@ attex_attester *attex_sample_attester_new(const attex_sample_attester_config *cf
         int fd;
         uint64_t size;
         const char *p = i == 0 ? (a->exe_path ? a->exe_path : SELF_EXE) : a->files[i - 1];
-        if ((ret = open_regular(p, i == 0 ? "executable" : "file to measure", &fd, &size, err)) ==
+        if ((ret = util_open_regular(p, i == 0 ? "executable" : "file to measure", &fd, &size, err)) ==
             ATTEX_OK)
             close(fd);
     }
@@ -1713,7 +1489,7 @@ int attex_sample_reference_values(const attex_sample_attester_config *cfg, attex
         int ok = root != NULL && meas != NULL && json_object_set(root, "measurements", meas) == 0;
         for (size_t i = 0; ok && i < 1 + cfg->num_files; i++) {
             char hex[2 * SAMPLE_DIGEST_LEN + 1];
-            to_hex(m[i].digest, SAMPLE_DIGEST_LEN, hex);
+            util_hex(m[i].digest, SAMPLE_DIGEST_LEN, hex);
             json_t *list = json_array();
             ok = list != NULL && json_array_append_new(list, json_string(hex)) == 0 &&
                  json_object_set_new(meas, m[i].name, list) == 0;

@@ -112,6 +112,8 @@ static void test_errors(void)
     CHECK(e.code == ATTEX_OK && e.alert == ATTEX_ALERT_NONE && e.message[0] == 0);
     attex_error_clear(NULL);
     CHECK(strcmp(attex_status_name(ATTEX_ERR_REFUSED), "ATTEX_ERR_REFUSED") == 0);
+    CHECK(strcmp(attex_status_name(ATTEX_ERR_IO), "ATTEX_ERR_IO") == 0);
+    CHECK(strcmp(attex_status_name(ATTEX_ERR_UNAVAILABLE), "ATTEX_ERR_UNAVAILABLE") == 0);
     CHECK(strcmp(attex_alert_name(ATTEX_ALERT_UNSUPPORTED_EXTENSION), "unsupported_extension") ==
           0);
     CHECK(strcmp(attex_version(), ATTEX_VERSION_STRING) == 0);
@@ -120,8 +122,39 @@ static void test_errors(void)
     CHECK(memcmp(r1, r2, 32) != 0);
 }
 
+/* Raw r || s ECDSA, as COSE, JWS and TDX quotes carry it. */
+static void test_ecdsa_raw(void)
+{
+    EVP_PKEY *p256 = tu_key("p256"), *p384 = tu_key("p384"), *ed = tu_key("ed25519");
+    const uint8_t msg[] = "attex raw ecdsa";
+    uint8_t sig[96];
+    CHECK(p256 && p384 && ed);
+    CHECK(crypto_ecdsa_sign_raw(p256, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 64, NULL) ==
+          ATTEX_OK);
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 64) == 1);
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA384, msg, sizeof(msg), sig, 64) == 0);
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA256, msg, sizeof(msg) - 1, sig, 64) == 0);
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 63) == 0);
+    sig[40] ^= 1;
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 64) == 0);
+    CHECK(crypto_ecdsa_sign_raw(p384, ATTEX_HASH_SHA384, msg, sizeof(msg), sig, 96, NULL) ==
+          ATTEX_OK);
+    CHECK(crypto_ecdsa_verify_raw(p384, ATTEX_HASH_SHA384, msg, sizeof(msg), sig, 96) == 1);
+    CHECK(crypto_ecdsa_verify_raw(p256, ATTEX_HASH_SHA384, msg, sizeof(msg), sig, 96) == 0);
+    /* A P-384 signature cannot be squeezed into 32-byte halves; Ed25519 is not ECDSA. */
+    CHECK(crypto_ecdsa_sign_raw(p384, ATTEX_HASH_SHA384, msg, sizeof(msg), sig, 64, NULL) !=
+          ATTEX_OK);
+    CHECK(crypto_ecdsa_sign_raw(ed, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 64, NULL) !=
+          ATTEX_OK);
+    CHECK(crypto_ecdsa_verify_raw(ed, ATTEX_HASH_SHA256, msg, sizeof(msg), sig, 64) == 0);
+    EVP_PKEY_free(p256);
+    EVP_PKEY_free(p384);
+    EVP_PKEY_free(ed);
+}
+
 int main(void)
 {
+    test_ecdsa_raw();
     test_known_answers();
     test_schemes();
     test_errors();

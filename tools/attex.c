@@ -44,9 +44,8 @@
 
 #include <attex/attex.h>
 
-#define EXIT_ATTEST 1
-#define EXIT_USAGE 2
-#define EXIT_CONN 3
+#include "plugins.h"
+#include "tool.h"
 
 /* Buffer limits per connection. */
 #define IO_CHUNK 16384
@@ -54,212 +53,6 @@
 #define T2P_HARD_LIMIT (4u << 20)     /* never reached: HIGH_WATER + one frame + one read */
 #define LINGER_MS 2000                /* time to flush a closing connection */
 
-/* ====================================================================== */
-/* Logging                                                                */
-
-enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
-static int log_level = LOG_INFO;
-static const char *log_prog = "attex";
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
-__attribute__((format(printf, 2, 3))) static void logmsg(int level, const char *fmt, ...)
-{
-    if (level > log_level)
-        return;
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s: %s: %s\n", log_prog, level_names[level], line);
-}
-
-static int parse_log_level(const char *s)
-{
-    for (int i = 0; i < 4; i++)
-        if (strcmp(s, level_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-/* A usage error: one line, then the hint. */
-__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt,
-                                                             ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "attex%s%s: %s\nTry 'attex%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "",
-            line, cmd ? " " : "", cmd ? cmd : "");
-    return EXIT_USAGE;
-}
-
-/* The first OpenSSL error as text (clears the queue). */
-static const char *ssl_errstr(void)
-{
-    static char buf[256];
-    unsigned long e = ERR_get_error();
-    if (e == 0)
-        return "no further detail";
-    ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    return buf;
-}
-
-/* ====================================================================== */
-/* Small utilities                                                        */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-/* A growable string (for JSON). Allocation failure aborts: this is a CLI. */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-static void sb_grow(sbuf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *s = realloc(b->s, cap);
-    if (s == NULL) {
-        fputs("attex: out of memory\n", stderr);
-        exit(EXIT_ATTEST);
-    }
-    b->s = s;
-    b->cap = cap;
-}
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    sb_grow(b, n);
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Appends `s` as a JSON string literal (quotes included). */
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            char e[2] = {'\\', (char)*p};
-            sb_add(b, e, 2);
-        } else if (*p < 0x20) {
-            sb_printf(b, "\\u%04x", *p);
-        } else {
-            sb_add(b, (const char *)p, 1);
-        }
-    }
-    sb_puts(b, "\"");
-}
-
-static void sb_json_hex(sbuf *b, const uint8_t *p, size_t n)
-{
-    char *h = malloc(2 * n + 1);
-    if (h == NULL)
-        return;
-    hex_encode(p, n, h);
-    sb_json_str(b, h);
-    free(h);
-}
-
-static void sb_free(sbuf *b)
-{
-    free(b->s);
-    b->s = NULL;
-    b->len = b->cap = 0;
-}
-
-/* Parses a positive integer option value. */
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    if (s == NULL || *s == '\0' || *s == '-')
-        return 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-/*
- * Splits "[HOST:]PORT", "HOST:PORT" or "[V6]:PORT" into host (or
- * `default_host`) and port. Returns 1 on success.
- */
-static int split_hostport(const char *s, const char *default_host, int need_host, char *host,
-                          size_t host_size, char *port, size_t port_size)
-{
-    const char *colon;
-    const char *h = NULL;
-    size_t hlen = 0;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':')
-            return 0;
-        h = s + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon != NULL) {
-            h = s;
-            hlen = (size_t)(colon - s);
-        }
-    }
-    const char *p = colon ? colon + 1 : s;
-    unsigned long v;
-    if (!parse_uint(p, 65535, &v) || strlen(p) >= port_size)
-        return 0;
-    strcpy(port, p);
-    if (h == NULL || hlen == 0) {
-        if (need_host || default_host == NULL)
-            return 0;
-        h = default_host;
-        hlen = strlen(default_host);
-    }
-    if (hlen >= host_size)
-        return 0;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    return 1;
-}
 
 static int set_nonblock(int fd)
 {
@@ -1817,28 +1610,7 @@ static int app_run(app *a)
 /* ====================================================================== */
 /* Option parsing                                                         */
 
-/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; sets *val. 1 match, 0 no, -1 missing. */
-static int opt_val(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
 
-static int is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
-
-#define MAX_LIST 32
 
 static const char usage_main[] =
     "usage: attex COMMAND [OPTIONS]\n"
@@ -1980,12 +1752,11 @@ static int opt_log_level(int argc, char **argv, int *i, const char *cmd, int *rc
 
 static int cmd_server(int argc, char **argv)
 {
-    const char *cert = NULL, *key = NULL, *listen_s = "4433", *ak = NULL, *refs = NULL,
-               *forward = NULL, *v;
-    const char *measure[MAX_LIST], *trust[MAX_LIST];
-    size_t nmeasure = 0, ntrust = 0;
+    const char *cert = NULL, *key = NULL, *listen_s = "4433", *forward = NULL, *v;
+    plugin_opts po;
     int require = 0, echo = 0, rc = 0, m;
     unsigned long reattest = 0, deadline = 10, maxc = 1024;
+    memset(&po, 0, sizeof(po));
     log_prog = "attex server";
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -1993,7 +1764,8 @@ static int cmd_server(int argc, char **argv)
             fputs(usage_server, stdout);
             return 0;
         }
-        if ((m = opt_log_level(argc, argv, &i, "server", &rc)) != 0) {
+        if ((m = opt_log_level(argc, argv, &i, "server", &rc)) != 0 ||
+            (m = plugin_opt(&po, argc, argv, &i, "server", &rc)) != 0) {
             if (m < 0)
                 return rc;
             continue;
@@ -2008,13 +1780,7 @@ static int cmd_server(int argc, char **argv)
         OPT("--cert", cert = v)
         OPT("--key", key = v)
         OPT("--listen", listen_s = v)
-        OPT("--attest-key", ak = v)
-        OPT("--reference-values", refs = v)
         OPT("--forward", forward = v)
-        OPT("--measure", if (nmeasure == MAX_LIST) return usage_error("server", "too many --measure");
-            measure[nmeasure++] = v)
-        OPT("--trust-ak", if (ntrust == MAX_LIST) return usage_error("server", "too many --trust-ak");
-            trust[ntrust++] = v)
         OPT("--reattest", if (!parse_uint(v, 86400, &reattest) || reattest == 0)
             return usage_error("server", "--reattest needs seconds (1..86400)"))
         OPT("--deadline", if (!parse_uint(v, 3600, &deadline) || deadline == 0)
@@ -2036,12 +1802,8 @@ static int cmd_server(int argc, char **argv)
         return usage_error("server", "--cert and --key are required");
     if (echo && forward)
         return usage_error("server", "--echo and --forward exclude each other");
-    if (nmeasure && ak == NULL)
-        return usage_error("server", "--measure needs --attest-key");
-    if (require && (ntrust == 0 || refs == NULL))
-        return usage_error("server", "--require-client needs --trust-ak and --reference-values");
-    if (!require && (ntrust || refs))
-        return usage_error("server", "--trust-ak and --reference-values go with --require-client");
+    if ((rc = plugin_check(&po, require, "server", "--require-client")) != 0)
+        return rc;
     if (reattest && !require)
         return usage_error("server", "--reattest needs --require-client");
     char lhost[256], lport[16], fhost[256], fport[16];
@@ -2052,27 +1814,13 @@ static int cmd_server(int argc, char **argv)
 
     int ret = EXIT_ATTEST;
     identity id;
-    attex_attester *attester = NULL;
-    rp_policy pol;
-    attex_error err;
+    plugins pl;
     app a;
     memset(&a, 0, sizeof(a));
-    memset(&pol, 0, sizeof(pol));
+    memset(&pl, 0, sizeof(pl));
     if (identity_load(&id, cert, key) != 0)
         return EXIT_ATTEST;
-    if (ak != NULL) {
-        attex_sample_attester_config ac;
-        memset(&ac, 0, sizeof(ac));
-        ac.key_path = ak;
-        ac.files = measure;
-        ac.num_files = nmeasure;
-        attester = attex_sample_attester_new(&ac, &err);
-        if (attester == NULL) {
-            logmsg(LOG_ERROR, "attester: %s", err.message);
-            goto out;
-        }
-    }
-    if (require && rp_policy_init(&pol, trust, ntrust, NULL, 0, refs, NULL) != 0)
+    if (plugins_build(&pl, &po, require) != 0)
         goto out;
     if (signals_setup() != 0)
         goto out;
@@ -2085,9 +1833,9 @@ static int cmd_server(int argc, char **argv)
     }
     a.srv.mode = echo ? M_ECHO : forward ? M_FORWARD : M_DISCARD;
     a.srv.cfg.identity = &id.ea;
-    a.srv.cfg.attester = attester;
+    a.srv.cfg.attester = pl.attester;
     a.srv.cfg.require_peer = require;
-    a.srv.cfg.policy = require ? &pol.policy : NULL;
+    a.srv.cfg.policy = require ? &pl.policy : NULL;
     a.srv.cfg.deadline_ms = (uint32_t)deadline * 1000u;
     a.srv.cfg.reattest_interval_ms = (uint32_t)reattest * 1000u;
     a.fwd_host = fhost;
@@ -2102,8 +1850,9 @@ static int cmd_server(int argc, char **argv)
     }
     a.lkind[0] = L_TLS;
     a.nl = 1;
-    logmsg(LOG_INFO, "listening on %s (%s%s%s)", bound,
-           attester ? "attesting with the sample attester" : "not attesting",
+    logmsg(LOG_INFO, "listening on %s (%s%s%s%s)", bound,
+           pl.attester ? "attesting with " : "not attesting",
+           pl.attester ? pl.attester_desc : "",
            require ? ", requiring client attestation" : "",
            echo ? ", echo" : forward ? ", forwarding" : ", discarding data");
     app_run(&a);
@@ -2112,8 +1861,7 @@ static int cmd_server(int argc, char **argv)
 out:
     SSL_CTX_free(a.srv.ctx);
     free(a.conns);
-    attex_sample_verifier_free(pol.verifier);
-    attex_sample_attester_free(attester);
+    plugins_free(&pl);
     identity_clear(&id);
     return ret;
 }
@@ -2123,11 +1871,10 @@ out:
 
 static int cmd_client(int argc, char **argv)
 {
-    const char *connect_s = NULL, *refs = NULL, *ca = NULL, *ak = NULL, *cert = NULL,
-               *key = NULL, *listen_s = NULL, *v;
-    const char *measure[MAX_LIST], *trust[MAX_LIST];
-    size_t nmeasure = 0, ntrust = 0;
+    const char *connect_s = NULL, *ca = NULL, *cert = NULL, *key = NULL, *listen_s = NULL, *v;
+    plugin_opts po;
     int no_verify = 0, json = 0, no_attest = 0, rc = 0, m;
+    memset(&po, 0, sizeof(po));
     unsigned long deadline = 10;
     log_prog = "attex client";
     log_level = LOG_WARN;
@@ -2137,7 +1884,8 @@ static int cmd_client(int argc, char **argv)
             fputs(usage_client, stdout);
             return 0;
         }
-        if ((m = opt_log_level(argc, argv, &i, "client", &rc)) != 0) {
+        if ((m = opt_log_level(argc, argv, &i, "client", &rc)) != 0 ||
+            (m = plugin_opt(&po, argc, argv, &i, "client", &rc)) != 0) {
             if (m < 0)
                 return rc;
             continue;
@@ -2150,16 +1898,10 @@ static int cmd_client(int argc, char **argv)
         continue;                                                                       \
     }
         OPT("--connect", connect_s = v)
-        OPT("--reference-values", refs = v)
         OPT("--ca", ca = v)
-        OPT("--attest-key", ak = v)
         OPT("--cert", cert = v)
         OPT("--key", key = v)
         OPT("--listen", listen_s = v)
-        OPT("--measure", if (nmeasure == MAX_LIST) return usage_error("client", "too many --measure");
-            measure[nmeasure++] = v)
-        OPT("--trust-ak", if (ntrust == MAX_LIST) return usage_error("client", "too many --trust-ak");
-            trust[ntrust++] = v)
         OPT("--deadline", if (!parse_uint(v, 3600, &deadline) || deadline == 0)
             return usage_error("client", "--deadline needs seconds (1..3600)"))
 #undef OPT
@@ -2187,41 +1929,28 @@ static int cmd_client(int argc, char **argv)
         return usage_error("client", "--listen needs [HOST:]PORT, got '%s'", listen_s);
     if (no_verify && ca)
         return usage_error("client", "--no-verify-cert and --ca exclude each other");
-    if (!no_attest && (ntrust == 0 || refs == NULL))
-        return usage_error("client", "the server's attestation is required: give --trust-ak "
-                                     "and --reference-values (or --no-attest)");
-    if (no_attest && (ntrust || refs))
-        return usage_error("client", "--no-attest excludes --trust-ak and --reference-values");
+    if (no_attest && plugin_verifies(&po))
+        return usage_error("client", "--no-attest excludes the options that appraise the "
+                                     "server's attestation (--trust-ak, --reference-values)");
+    if ((rc = plugin_check(&po, !no_attest, "client", "--no-attest")) != 0)
+        return rc;
     if ((cert == NULL) != (key == NULL))
         return usage_error("client", "--cert and --key go together");
-    if ((cert || nmeasure) && ak == NULL)
-        return usage_error("client", "--cert, --key and --measure go with --attest-key");
+    if (cert && !plugin_attests(&po))
+        return usage_error("client", "--cert and --key go with --attest-key or --attester");
 
     int ret = EXIT_ATTEST;
     identity id;
-    attex_attester *attester = NULL;
-    rp_policy pol;
-    attex_error err;
+    plugins pl;
     app a;
     memset(&a, 0, sizeof(a));
-    memset(&pol, 0, sizeof(pol));
+    memset(&pl, 0, sizeof(pl));
     memset(&id, 0, sizeof(id));
-    if (ak != NULL) {
-        if (cert ? identity_load(&id, cert, key) != 0
-                 : identity_generate(&id, "attex client") != 0)
-            return EXIT_ATTEST;
-        attex_sample_attester_config ac;
-        memset(&ac, 0, sizeof(ac));
-        ac.key_path = ak;
-        ac.files = measure;
-        ac.num_files = nmeasure;
-        attester = attex_sample_attester_new(&ac, &err);
-        if (attester == NULL) {
-            logmsg(LOG_ERROR, "attester: %s", err.message);
-            goto out;
-        }
-    }
-    if (!no_attest && rp_policy_init(&pol, trust, ntrust, NULL, 0, refs, NULL) != 0)
+    int attests = plugin_attests(&po);
+    if (attests && (cert ? identity_load(&id, cert, key) != 0
+                         : identity_generate(&id, "attex client") != 0))
+        return EXIT_ATTEST;
+    if (plugins_build(&pl, &po, !no_attest) != 0)
         goto out;
     if (signals_setup() != 0)
         goto out;
@@ -2240,10 +1969,10 @@ static int cmd_client(int argc, char **argv)
         SSL_CTX_set_verify(a.cli.ctx, SSL_VERIFY_PEER, NULL);
     }
     a.cli.mode = listen_s ? M_LOCAL : M_STDIO;
-    a.cli.cfg.identity = ak ? &id.ea : NULL;
-    a.cli.cfg.attester = attester;
+    a.cli.cfg.identity = attests ? &id.ea : NULL;
+    a.cli.cfg.attester = pl.attester;
     a.cli.cfg.require_peer = !no_attest;
-    a.cli.cfg.policy = no_attest ? NULL : &pol.policy;
+    a.cli.cfg.policy = no_attest ? NULL : &pl.policy;
     a.cli.cfg.deadline_ms = (uint32_t)deadline * 1000u;
     a.connect_host = chost;
     a.connect_port = cport;
@@ -2276,8 +2005,7 @@ static int cmd_client(int argc, char **argv)
 out:
     SSL_CTX_free(a.cli.ctx);
     free(a.conns);
-    attex_sample_verifier_free(pol.verifier);
-    attex_sample_attester_free(attester);
+    plugins_free(&pl);
     identity_clear(&id);
     return ret;
 }

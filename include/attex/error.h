@@ -61,7 +61,15 @@ typedef enum attex_status {
      * evidence, binding mismatch, no verifier for its type, verdict below
      * the policy's minimum). The message says which.
      */
-    ATTEX_ERR_ATTESTATION = -18
+    ATTEX_ERR_ATTESTATION = -18,
+    /** A file or device could not be opened, read or written (the message names it). */
+    ATTEX_ERR_IO = -19,
+    /**
+     * Something the operation needs is unreachable, busy or did not answer
+     * in time: a TPM, a Verifier service, a TEE interface. Retrying later may
+     * help; the message says what and how long was waited.
+     */
+    ATTEX_ERR_UNAVAILABLE = -20
 } attex_status;
 
 /** TLS AlertDescription values (RFC 8446 s6) that attex reports. */

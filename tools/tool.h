@@ -1,0 +1,61 @@
+/*
+ * attex tool: what the command files share (logging, option parsing, JSON
+ * text building, exit codes).
+ */
+#ifndef ATTEX_TOOL_H
+#define ATTEX_TOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXIT_ATTEST 1
+#define EXIT_USAGE 2
+#define EXIT_CONN 3
+
+/* Most values of a repeatable option. */
+#define MAX_LIST 32
+
+/* Logging to standard error, "attex server: warn: ...". */
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+extern int log_level;
+extern const char *log_prog;
+void logmsg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* parse_log_level maps "error".."debug" to a level, or -1. */
+int parse_log_level(const char *s);
+
+/* usage_error prints one line and the --help hint for `cmd`; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ssl_errstr returns the first OpenSSL error as text and clears the queue. */
+const char *ssl_errstr(void);
+
+uint64_t now_ms(void);
+void hex_encode(const uint8_t *p, size_t n, char *out);
+
+/* A growable string (for JSON). Allocation failure exits: this is a CLI. */
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+void sb_grow(sbuf *b, size_t more);
+void sb_add(sbuf *b, const char *s, size_t n);
+void sb_puts(sbuf *b, const char *s);
+void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* sb_json_str appends `s` as a JSON string literal (quotes included). */
+void sb_json_str(sbuf *b, const char *s);
+void sb_json_hex(sbuf *b, const uint8_t *p, size_t n);
+void sb_free(sbuf *b);
+
+/* parse_uint parses a decimal integer 0..max; 1 on success. */
+int parse_uint(const char *s, unsigned long max, unsigned long *out);
+/*
+ * split_hostport splits "[HOST:]PORT", "HOST:PORT" or "[V6]:PORT" into host
+ * (or `default_host`) and port. Returns 1 on success.
+ */
+int split_hostport(const char *s, const char *default_host, int need_host, char *host,
+                   size_t host_size, char *port, size_t port_size);
+/* opt_val matches "--name VALUE" or "--name=VALUE" at argv[*i]: 1 match, 0 no, -1 missing value. */
+int opt_val(int argc, char **argv, int *i, const char *name, const char **val);
+int is_help(const char *a);
+
+#endif /* ATTEX_TOOL_H */
