@@ -89,6 +89,7 @@ struct attex_quic_conn {
     int fin_sent, shutdown;
     int announced; /* client: stream 0 was opened on the wire */
     int answered;  /* we answered a peer request (its VERDICT may be pending) */
+    size_t gated;   /* bytes the channel holds behind its closed gate */
     uint8_t *early; /* written before the handshake completed: goes to the channel then */
     size_t early_len;
     /* receive side */
@@ -394,6 +395,7 @@ static int on_handshake_completed(ngtcp2_conn *q, void *user_data)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     }
     if (c->early_len > 0) {
+        c->gated = c->early_len;
         int rc = attex_channel_send(c->ch, c->early, c->early_len, &err);
         crypto_zeroise(c->early, c->early_len);
         free(c->early);
@@ -1506,12 +1508,25 @@ int attex_quic_conn_write(attex_quic_conn *c, const uint8_t *data, size_t len, s
     attex_channel_output(c->ch, &out_len);
     uint64_t queued = (c->end_off - c->acked_off) + out_len, cap = max_buffer(c->ep);
     size_t room = queued >= cap ? 0 : (size_t)(cap - queued);
+    /* While the gate is closed the channel holds the bytes, up to max_pending_send:
+     * take no more than it can hold, so that a full buffer is a short write, not an error. */
+    if (attex_channel_peer_accepted(c->ch))
+        c->gated = 0;
+    else {
+        size_t pend = c->ep->cfg.channel.max_pending_send ? c->ep->cfg.channel.max_pending_send
+                                                          : (size_t)1 << 20;
+        size_t gate_room = c->gated >= pend ? 0 : pend - c->gated;
+        if (gate_room < room)
+            room = gate_room;
+    }
     size_t take = len < room ? len : room;
     if (take == 0)
         return ATTEX_OK;
     int rc = attex_channel_send(c->ch, data, take, err);
     if (rc != ATTEX_OK)
         return rc;
+    if (!attex_channel_peer_accepted(c->ch))
+        c->gated += take;
     *written = take;
     conn_update(c);
     return ATTEX_OK;

@@ -861,6 +861,45 @@ static void test_no_migration(void)
     relay_free_all();
 }
 
+/* Behind the closed gate the channel holds at most max_pending_send bytes: more is a
+ * short write, not an error. */
+static size_t gated_first, gated_second, gated_third = 1;
+static int gated_rc = 99;
+static int write_while_gated(void *arg)
+{
+    pair *p = arg;
+    got_server_conn(p);
+    if (attex_quic_conn_state(p->c) == ATTEX_QUIC_ATTESTING && gated_rc == 99) {
+        static uint8_t lots[(size_t)3 << 20];
+        gated_rc = attex_quic_conn_write(p->c, lots, sizeof(lots), &gated_first, &err);
+        if (gated_rc == ATTEX_OK)
+            gated_rc = attex_quic_conn_write(p->c, lots, sizeof(lots), &gated_second, &err);
+        if (gated_rc == ATTEX_OK)
+            gated_rc = attex_quic_conn_write(p->c, lots, sizeof(lots), &gated_third, &err);
+    }
+    return gated_rc != 99;
+}
+
+static void test_gated_writes(void)
+{
+    pair p = {0};
+    p.sep = server_new(&srv_id, attester, 0, 0);
+    p.cep = client_new(attex_quic_endpoint_port(p.sep), NULL, NULL, 1, 0, NULL);
+    if (!p.sep || !p.cep) {
+        CHECK(!"endpoints");
+        drop_all();
+        return;
+    }
+    p.c = attex_quic_endpoint_client_conn(p.cep);
+    CHECK(pump_until(write_while_gated, &p, 5000));
+    CHECK_RC(gated_rc, ATTEX_OK, &err);
+    CHECK(gated_first > 0 && gated_first + gated_second == ((size_t)1 << 20) && gated_third == 0);
+    CHECK(!attex_channel_peer_accepted(attex_quic_conn_channel(p.c)));
+    if (p.s)
+        attex_quic_conn_release(p.s);
+    drop_all();
+}
+
 int main(void)
 {
     ak = tu_key("p256");
@@ -905,6 +944,7 @@ int main(void)
     test_many_connections();
     test_close_paths();
     test_no_migration();
+    test_gated_writes();
     test_establish_blocking();
 
     relay_free_all();
