@@ -1071,10 +1071,11 @@ static int open_socket(attex_quic_endpoint *ep, attex_error *err)
     const attex_quic_config *cfg = &ep->cfg;
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
+    const char *host = cfg->host;
+    /* A server without a host binds "::" for both families (see below). */
+    hints.ai_family = ep->server && host == NULL ? AF_INET6 : AF_UNSPEC;
     hints.ai_socktype = SOCK_DGRAM;
     hints.ai_flags = ep->server ? AI_PASSIVE : 0;
-    const char *host = cfg->host;
     if (!ep->server && host == NULL)
         return attex_fail(err, ATTEX_ERR_INVALID_ARGUMENT, ATTEX_ALERT_NONE,
                           "a QUIC client needs the server's host");
@@ -1085,6 +1086,11 @@ static int open_socket(attex_quic_endpoint *ep, attex_error *err)
                           cfg->port ? cfg->port : "0", gai_strerror(g));
     int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int ok = fd >= 0;
+    if (ok && ep->server && host == NULL && res->ai_family == AF_INET6) {
+        /* Any address: IPv6 and IPv4 (as mapped addresses) on one socket. */
+        int off = 0;
+        ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == 0;
+    }
     if (ok && ep->server)
         ok = bind(fd, res->ai_addr, res->ai_addrlen) == 0;
     else if (ok)

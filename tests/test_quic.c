@@ -31,6 +31,7 @@ static attex_attest_policy policy;
 static attex_ea_identity srv_id, cli_id;
 static attex_error err;
 static uint32_t idle_ms = 5000;
+static const char *srv_host = "127.0.0.1", *cli_host = "127.0.0.1";
 
 /* ---- attesters with faults -------------------------------------------- */
 
@@ -161,7 +162,7 @@ static attex_quic_endpoint *server_new(const attex_ea_identity *id, const attex_
 {
     attex_quic_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    cfg.host = "127.0.0.1";
+    cfg.host = srv_host;
     cfg.port = "0";
     cfg.cert = srv_cert;
     cfg.key = srv_key;
@@ -187,7 +188,7 @@ static attex_quic_endpoint *client_new(uint16_t port, const attex_ea_identity *i
     memset(&cfg, 0, sizeof(cfg));
     char ps[8];
     snprintf(ps, sizeof(ps), "%u", port);
-    cfg.host = "127.0.0.1";
+    cfg.host = cli_host;
     cfg.port = ps;
     cfg.server_name = "localhost";
     X509 *cas[1] = {trust ? trust : srv_cert};
@@ -900,6 +901,33 @@ static void test_gated_writes(void)
     drop_all();
 }
 
+/* IPv6, and a server bound to any address (both families). */
+static void test_ipv6(void)
+{
+    /* IPv4 clients of a wildcard server arrive as v4-mapped IPv6 addresses. */
+    const char *binds[3] = {"::1", NULL, NULL}, *clients[3] = {"::1", "::1", "127.0.0.1"};
+    for (int i = 0; i < 3; i++) {
+        pair p = {0};
+        srv_host = binds[i];
+        cli_host = clients[i];
+        p.sep = server_new(&srv_id, attester, 0, 0);
+        p.cep = p.sep ? client_new(attex_quic_endpoint_port(p.sep), NULL, NULL, 1, 0, NULL) : NULL;
+        srv_host = cli_host = "127.0.0.1";
+        if (!p.sep || !p.cep) {
+            CHECK(!"IPv6 endpoints");
+            drop_all();
+            continue;
+        }
+        p.c = attex_quic_endpoint_client_conn(p.cep);
+        CHECK(pump_until(client_open, &p, 5000));
+        CHECK(transfer(p.c, p.s, (const uint8_t *)"over v6", 7));
+        socklen_t al = 0;
+        CHECK(attex_quic_conn_remote(p.s, &al)->sa_family == AF_INET6);
+        attex_quic_conn_release(p.s);
+        drop_all();
+    }
+}
+
 int main(void)
 {
     ak = tu_key("p256");
@@ -945,6 +973,7 @@ int main(void)
     test_close_paths();
     test_no_migration();
     test_gated_writes();
+    test_ipv6();
     test_establish_blocking();
 
     relay_free_all();

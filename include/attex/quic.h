@@ -49,7 +49,7 @@ extern "C" {
 
 /** How an endpoint behaves. Zero-initialise, then set what you need. */
 typedef struct attex_quic_config {
-    /** Server: address to bind ("127.0.0.1", "::"). Client: the server's address or name. */
+    /** Server: address to bind ("127.0.0.1", "::1"; NULL: any, IPv6 and IPv4). Client: the server's address or name. */
     const char *host;
     /** Server: port to bind ("0" for any, see attex_quic_endpoint_port). Client: the server's port. */
     const char *port;
