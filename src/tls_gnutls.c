@@ -75,8 +75,11 @@ static int hook(gnutls_session_t s, unsigned int htype, unsigned when, unsigned 
             record_hello(st, msg);
         return 0;
     }
-    /* The handshake is complete for a server once it processed the client's Finished,
-     * for a client once it sent its own (RFC 8446 s4.4.4; RFC 9261 s7: not before). */
+    /* The handshake is complete for a server once it has the client's Finished, for a
+     * client once it sent its own (RFC 8446 s4.4.4; RFC 9261 s7: not before). GnuTLS calls
+     * the hook when it has read the message and checks the MAC right after, in the same
+     * gnutls_handshake call: if that fails, the call fails and the session is dead (no
+     * application runs attex on a session whose handshake failed). */
     if (htype == GNUTLS_HANDSHAKE_FINISHED && when == GNUTLS_HOOK_POST && st->role_known &&
         (incoming ? st->role == ATTEX_ROLE_SERVER : st->role == ATTEX_ROLE_CLIENT))
         st->complete = 1;

@@ -34,6 +34,12 @@ extern "C" {
 /** The CMW media type of an EAR (RFC 9782 application/eat+jwt with the EAR profile). */
 #define ATTEX_EAR_MEDIA_TYPE \
     "application/eat+jwt; eat_profile=\"tag:ietf.org,2026:rats/ear#03\""
+/** The CMW media type of an EAR with the deployed Veraison profile. */
+#define ATTEX_EAR_MEDIA_TYPE_VERAISON \
+    "application/eat+jwt; eat_profile=\"tag:github.com,2023:veraison/ear\""
+
+/** Longest compact JWT attex_ear_validate reads (bytes). */
+#define ATTEX_EAR_MAX_JWT 65536
 
 /** Most submodules in one EAR. */
 #define ATTEX_EAR_MAX_SUBMODS 16
@@ -68,13 +74,20 @@ typedef struct attex_ear_submod {
 typedef struct attex_ear {
     /** eat_profile (ATTEX_EAR_PROFILE when issuing). */
     char profile[128];
-    /** Issued-at and expiry, seconds since the Unix epoch. */
+    /**
+     * Issued-at and expiry, seconds since the Unix epoch. exp is 0 when the
+     * EAR has none (deployed Veraison omits it; freshness then rests on
+     * eat_nonce and on max_age); attex_ear_issue requires exp > iat.
+     */
     int64_t iat;
     int64_t exp;
     /** ear_verifier_id: developer and build. */
     char verifier_developer[128];
     char verifier_build[128];
-    /** eat_nonce: the nonce of the appraised evidence (8..64 bytes; for attex the binder). */
+    /**
+     * eat_nonce: the nonce of the appraised evidence (8..64 bytes; for attex
+     * the binder). nonce_len is 0 when the EAR has none.
+     */
     uint8_t nonce[64];
     size_t nonce_len;
     /** Per-submodule appraisals (at least one). */
@@ -102,6 +115,8 @@ typedef struct attex_ear_validate_opts {
     /** When not NULL, eat_nonce must equal these bytes (the recomputed binder). */
     const uint8_t *nonce;
     size_t nonce_len;
+    /** When not 0, iat must be at most this many seconds (plus skew) before now. */
+    uint32_t max_age;
 } attex_ear_validate_opts;
 
 /**
@@ -110,6 +125,13 @@ typedef struct attex_ear_validate_opts {
  * iat not in the future and exp not past (with skew), eat_nonce when asked,
  * a known profile and well-formed submodules (either claim-name generation).
  * On ATTEX_OK fills *out. Does not judge the statuses: that is policy.
+ * Decisions (docs/ear.md): iat may be a JSON number with a fraction part
+ * only if it is integral (old Veraison wrote 1.666529184e+09); exp and nbf
+ * are optional; eat_nonce may carry base64url padding (Veraison pads it);
+ * unknown claims are ignored, unknown trustworthiness claims are refused.
+ * Fails with ATTEX_ERR_DECODE (malformed), ATTEX_ERR_BAD_SIGNATURE (no key
+ * verifies it) or ATTEX_ERR_ATTESTATION (stale, future, other nonce,
+ * unknown profile).
  */
 int attex_ear_validate(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts *opts,
                        attex_ear *out, attex_error *err);
@@ -129,6 +151,14 @@ typedef struct attex_ear_verifier_config {
     size_t num_key_paths;
     /** Allowed clock skew in seconds; 0 for 60. */
     uint32_t skew;
+    /** When not 0, the EAR's iat must be at most this many seconds old. */
+    uint32_t max_age;
+    /**
+     * The media type the verifier is registered for: NULL for
+     * ATTEX_EAR_MEDIA_TYPE; ATTEX_EAR_MEDIA_TYPE_VERAISON for EARs of a
+     * deployed Veraison. Either profile is accepted inside the JWT.
+     */
+    const char *media_type;
 } attex_ear_verifier_config;
 
 /**
@@ -142,6 +172,21 @@ attex_verifier *attex_ear_verifier_new(const attex_ear_verifier_config *cfg, att
 
 /** attex_ear_verifier_free releases `v`. Accepts NULL. */
 void attex_ear_verifier_free(attex_verifier *v);
+
+/**
+ * attex_ear_key_to_jwk writes the public part of an EC P-256 key as a JWK
+ * (RFC 7517, RFC 7518 s6.2: {"kty":"EC","crv":"P-256","x":...,"y":...,
+ * "alg":"ES256"}), JSON text without NUL: what a Verifier publishes as
+ * "ear-verification-key" in its discovery document.
+ */
+int attex_ear_key_to_jwk(EVP_PKEY *key, attex_buf *jwk, attex_error *err);
+
+/**
+ * attex_ear_key_from_jwk reads a P-256 public JWK (JSON text) into *key
+ * (free with EVP_PKEY_free). Refuses other key types and curves, a private
+ * part ("d"), an "alg" other than ES256, and points not on the curve.
+ */
+int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, attex_error *err);
 
 #ifdef __cplusplus
 }

@@ -45,9 +45,10 @@ extern "C" {
  * TLS setting: it keeps attex's state on the session (freed by gnutls_deinit)
  * and installs a handshake hook (gnutls_handshake_set_hook_function) that
  * records the ClientHello's signature_algorithms (received on a server, sent
- * on a client) and when the handshake completes: on a server when the
- * client's Finished was processed, on a client when its own Finished was
- * sent. Call it before the handshake; calling it again is harmless. A QUIC
+ * on a client) and when the handshake completes: on a server when GnuTLS has
+ * read the client's Finished (it verifies it within the same gnutls_handshake
+ * call, which fails if it is wrong: never use a session whose handshake
+ * failed), on a client when its own Finished was sent. Call it before the handshake; calling it again is harmless. A QUIC
  * stack (ngtcp2) that sets its own priority string calls this instead of
  * attex_gnutls_configure_session.
  */
