@@ -87,6 +87,7 @@ struct attex_quic_conn {
     chunk *head, *tail;
     uint64_t head_off, sent_off, end_off, acked_off;
     int fin_sent, shutdown;
+    int peer_fin; /* half_close: the peer's FIN arrived; the channel ends once we shut down too */
     int announced; /* client: stream 0 was opened on the wire */
     int answered;  /* we answered a peer request (its VERDICT may be pending) */
     size_t gated;   /* bytes the channel holds behind its closed gate */
@@ -443,8 +444,14 @@ static int on_stream_data(ngtcp2_conn *q, uint32_t flags, int64_t stream_id, uin
     c->stream = 0;
     if (!attex_channel_is_closed(c->ch)) {
         attex_channel_receive(c->ch, data, datalen, now_ms(), NULL);
-        if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !attex_channel_is_closed(c->ch))
-            attex_channel_end(c->ch, NULL);
+        if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !attex_channel_is_closed(c->ch)) {
+            /* A FIN ends only the peer's direction when half_close is set, as a TCP FIN or a
+             * TLS close_notify does: we may still answer until we shut down ourselves. */
+            if (c->ep->cfg.half_close)
+                c->peer_fin = 1;
+            else
+                attex_channel_end(c->ch, NULL);
+        }
     }
     drain_events(c);
     c->owed_credit += datalen;
@@ -858,6 +865,11 @@ static void conn_update(attex_quic_conn *c)
     if (c->ch == NULL) {
         conn_write(c); /* the handshake */
         return;
+    }
+    if (c->peer_fin && c->shutdown && c->fin_sent && !attex_channel_is_closed(c->ch)) {
+        /* Both directions ended: a partial frame from the peer is a truncation. */
+        attex_channel_end(c->ch, NULL);
+        drain_events(c);
     }
     if (attex_channel_is_closed(c->ch)) {
         uint64_t ts = now_ns();
@@ -1537,6 +1549,8 @@ int attex_quic_conn_write(attex_quic_conn *c, const uint8_t *data, size_t len, s
     conn_update(c);
     return ATTEX_OK;
 }
+
+int attex_quic_conn_peer_ended(const attex_quic_conn *c) { return c->peer_fin; }
 
 int attex_quic_conn_shutdown(attex_quic_conn *c, attex_error *err)
 {

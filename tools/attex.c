@@ -45,6 +45,7 @@
 #include <attex/attex.h>
 
 #include "plugins.h"
+#include "quic_tool.h"
 #include "tool.h"
 
 /* Buffer limits per connection. */
@@ -345,7 +346,7 @@ static const char *cert_subject(X509 *c, char *buf, size_t size)
 /* ====================================================================== */
 /* Attestation: results as text and JSON                                  */
 
-static const char *cmw_type_string(const attex_cmw *cmw, char *buf, size_t size)
+const char *cmw_type_string(const attex_cmw *cmw, char *buf, size_t size)
 {
     const char *mt = attex_cmw_media_type(cmw);
     uint16_t cf;
@@ -358,7 +359,7 @@ static const char *cmw_type_string(const attex_cmw *cmw, char *buf, size_t size)
     return attex_cmw_kind_of(cmw) == ATTEX_CMW_COLLECTION ? "collection" : "?";
 }
 
-static const char *ind_string(uint32_t ind)
+const char *ind_string(uint32_t ind)
 {
     switch (ind) {
     case 0: return "none";
@@ -372,7 +373,7 @@ static const char *ind_string(uint32_t ind)
 }
 
 /* The verdict of a result: the lowest tier of its appraisals. */
-static attex_verdict result_verdict(const attex_attest_result *r)
+attex_verdict result_verdict(const attex_attest_result *r)
 {
     size_t n = attex_attest_result_num_appraisals(r);
     attex_verdict worst = ATTEX_VERDICT_NONE;
@@ -385,7 +386,7 @@ static attex_verdict result_verdict(const attex_attest_result *r)
 }
 
 /* Appends the result as JSON members (no braces) to `b`. */
-static void result_json(sbuf *b, const attex_attest_result *r)
+void result_json(sbuf *b, const attex_attest_result *r)
 {
     int attested = r != NULL && attex_attest_result_attested(r);
     sb_printf(b, "\"attested\":%s", attested ? "true" : "false");
@@ -441,7 +442,7 @@ static void result_json(sbuf *b, const attex_attest_result *r)
 }
 
 /* Prints the result for a person, each line prefixed with `indent`. */
-static void result_text(FILE *out, const char *indent, const attex_attest_result *r)
+void result_text(FILE *out, const char *indent, const attex_attest_result *r)
 {
     if (r == NULL || !attex_attest_result_attested(r)) {
         fprintf(out, "%sno attestation (none was required)\n", indent);
@@ -1621,6 +1622,7 @@ static const char usage_server[] =
     "  --key PATH               its private key (PEM)\n"
     "  --listen [HOST:]PORT     address to listen on (default 0.0.0.0:4433; port 0: any)\n"
     "  --require-client         require and appraise the client's attestation\n"
+    "  --quic                   serve attested QUIC (UDP, ALPN attex/1) instead of TLS/TCP\n"
     "  --echo                   send the client's data back\n"
     "  --forward HOST:PORT      relay each attested connection to this TCP address\n"
     "                           (default without --echo/--forward: data is discarded)\n"
@@ -1650,6 +1652,7 @@ static const char usage_client[] =
     "\n"
     "options:\n"
     "  --connect HOST:PORT      the attex server\n"
+    "  --quic                   connect with attested QUIC (UDP, ALPN attex/1)\n"
     "  --no-attest              do not require the server's attestation\n"
     "  --ca PATH                CA certificates (PEM) for the server certificate\n"
     "  --no-verify-cert         do not verify the server certificate (attestation still\n"
@@ -1669,7 +1672,7 @@ static const char usage_client[] =
     "\n";
 
 static const char usage_demo[] =
-    "usage: attex demo [--attester sample|tpm [--tpm-tcti TCTI]] [--log-level LEVEL]\n"
+    "usage: attex demo [--attester sample|tpm [--tpm-tcti TCTI]] [--quic] [--log-level LEVEL]\n"
     "\n"
     "Runs a server and a client on 127.0.0.1 in this process with a self-signed\n"
     "certificate, and shows each step: the request, the evidence, its binding to the\n"
@@ -1679,7 +1682,8 @@ static const char usage_demo[] =
     "  --attester sample   evidence signed by a fresh in-memory key (default)\n"
     "  --attester tpm      a TPM 2.0 quote; without --tpm-tcti the demo starts a\n"
     "                      software TPM (swtpm) on loopback for itself\n"
-    "  --tpm-tcti TCTI     use this TPM instead (device:/dev/tpmrm0, swtpm:...)\n";
+    "  --tpm-tcti TCTI     use this TPM instead (device:/dev/tpmrm0, swtpm:...)\n"
+    "  --quic              over attested QUIC (UDP, ALPN attex/1) instead of TLS/TCP\n";
 
 static const char usage_inspect[] =
     "usage: attex inspect [--json] [FILE|-]\n"
@@ -1723,7 +1727,7 @@ static int cmd_server(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *listen_s = "4433", *forward = NULL, *v;
     plugin_opts po;
-    int require = 0, echo = 0, rc = 0, m;
+    int require = 0, echo = 0, quic = 0, rc = 0, m;
     unsigned long reattest = 0, deadline = 10, maxc = 1024;
     memset(&po, 0, sizeof(po));
     log_prog = "attex server";
@@ -1767,6 +1771,10 @@ static int cmd_server(int argc, char **argv)
             echo = 1;
             continue;
         }
+        if (strcmp(a, "--quic") == 0) {
+            quic = 1;
+            continue;
+        }
         return usage_error("server", "unknown option '%s'", a);
     }
     if (cert == NULL || key == NULL)
@@ -1793,6 +1801,29 @@ static int cmd_server(int argc, char **argv)
         return EXIT_ATTEST;
     if (plugins_build(&pl, &po, require) != 0)
         goto out;
+    if (quic) {
+        quic_server_opts qo;
+        memset(&qo, 0, sizeof(qo));
+        qo.host = lhost;
+        qo.port = lport;
+        qo.cert = id.cert;
+        qo.chain = id.chain;
+        qo.num_chain = id.num_chain;
+        qo.key = id.key;
+        qo.channel.identity = &id.ea;
+        qo.channel.attester = pl.attester;
+        qo.channel.require_peer = require;
+        qo.channel.policy = require ? &pl.policy : NULL;
+        qo.channel.deadline_ms = (uint32_t)deadline * 1000u;
+        qo.channel.reattest_interval_ms = (uint32_t)reattest * 1000u;
+        qo.mode = echo ? QUIC_ECHO : forward ? QUIC_FORWARD : QUIC_DISCARD;
+        qo.fwd_host = fhost;
+        qo.fwd_port = fport;
+        qo.max_conns = maxc;
+        qo.attester_desc = pl.attester ? pl.attester_desc : NULL;
+        ret = quic_server_run(&qo);
+        goto out;
+    }
     if (signals_setup() != 0)
         goto out;
     a.srv.ctx = tls_ctx_new(1);
@@ -1844,7 +1875,7 @@ static int cmd_client(int argc, char **argv)
 {
     const char *connect_s = NULL, *ca = NULL, *cert = NULL, *key = NULL, *listen_s = NULL, *v;
     plugin_opts po;
-    int no_verify = 0, json = 0, no_attest = 0, rc = 0, m;
+    int no_verify = 0, json = 0, no_attest = 0, quic = 0, rc = 0, m;
     memset(&po, 0, sizeof(po));
     unsigned long deadline = 10;
     log_prog = "attex client";
@@ -1890,6 +1921,10 @@ static int cmd_client(int argc, char **argv)
             no_attest = 1;
             continue;
         }
+        if (strcmp(a, "--quic") == 0) {
+            quic = 1;
+            continue;
+        }
         return usage_error("client", "unknown option '%s'", a);
     }
     char chost[256], cport[16], lhost[256], lport[16];
@@ -1902,6 +1937,8 @@ static int cmd_client(int argc, char **argv)
         return usage_error("client", "--listen needs [HOST:]PORT, got '%s'", listen_s);
     if (no_verify && ca)
         return usage_error("client", "--no-verify-cert and --ca exclude each other");
+    if (quic && listen_s)
+        return usage_error("client", "--listen is not available with --quic yet");
     if (no_attest && plugin_verifies(&po))
         return usage_error("client", "--no-attest excludes the options that appraise the "
                                      "server's attestation (--trust-ak, --reference-values)");
@@ -1925,6 +1962,23 @@ static int cmd_client(int argc, char **argv)
         return EXIT_ATTEST;
     if (plugins_build(&pl, &po, !no_attest) != 0)
         goto out;
+    if (quic) {
+        quic_client_opts qo;
+        memset(&qo, 0, sizeof(qo));
+        qo.host = chost;
+        qo.port = cport;
+        qo.ca_file = ca;
+        qo.no_verify_cert = no_verify;
+        qo.channel.identity = attests ? &id.ea : NULL;
+        qo.channel.attester = pl.attester;
+        qo.channel.require_peer = !no_attest;
+        qo.channel.policy = no_attest ? NULL : &pl.policy;
+        qo.channel.deadline_ms = (uint32_t)deadline * 1000u;
+        qo.deadline_ms = (uint32_t)deadline * 1000u;
+        qo.json = json;
+        ret = quic_client_run(&qo);
+        goto out;
+    }
     if (signals_setup() != 0)
         goto out;
     a.cli.ctx = tls_ctx_new(0);
@@ -2221,6 +2275,7 @@ static int cmd_demo(int argc, char **argv)
 {
     int rc = 0, m;
     const char *attester_name = "sample", *tcti = NULL, *v;
+    int quic = 0;
     log_prog = "attex demo";
     log_level = LOG_WARN;
     for (int i = 0; i < argc; i++) {
@@ -2243,6 +2298,10 @@ static int cmd_demo(int argc, char **argv)
             if (m < 0)
                 return usage_error("demo", "--tpm-tcti needs a value");
             tcti = v;
+            continue;
+        }
+        if (strcmp(argv[i], "--quic") == 0) {
+            quic = 1;
             continue;
         }
         return usage_error("demo", "unknown option '%s'", argv[i]);
@@ -2268,6 +2327,24 @@ static int cmd_demo(int argc, char **argv)
     if ((strcmp(attester_name, "tpm") == 0 ? demo_att_tpm(&d, tcti) : demo_att_sample(&d)) != 0)
         goto out;
     plugins_require(&d.pl);
+    if (quic) {
+        quic_server_opts so;
+        quic_client_opts co;
+        memset(&so, 0, sizeof(so));
+        memset(&co, 0, sizeof(co));
+        so.cert = sid.cert;
+        so.key = sid.key;
+        so.channel.identity = &sid.ea;
+        so.channel.attester = d.pl.attester;
+        so.channel.deadline_ms = 10000;
+        so.attester_desc = d.setup;
+        co.server_name = "localhost";
+        co.channel.require_peer = 1;
+        co.channel.policy = &d.pl.policy;
+        co.channel.deadline_ms = 10000;
+        ret = quic_demo_run(&so, &co, demo_line, demo_evidence);
+        goto out;
+    }
     if (signals_setup() != 0)
         goto out;
     a.srv.ctx = tls_ctx_new(1);

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <attex/attest.h>
 
 #define EXIT_ATTEST 1
 #define EXIT_USAGE 2
@@ -58,6 +61,13 @@ int split_hostport(const char *s, const char *default_host, int need_host, char 
 int opt_val(int argc, char **argv, int *i, const char *name, const char **val);
 int is_help(const char *a);
 
+/* Attestation results as the commands print them (attex.c). */
+const char *cmw_type_string(const attex_cmw *cmw, char *buf, size_t size);
+const char *ind_string(uint32_t ind);
+attex_verdict result_verdict(const attex_attest_result *r);
+void result_json(sbuf *b, const attex_attest_result *r);
+void result_text(FILE *out, const char *indent, const attex_attest_result *r);
+
 /* Commands in their own files. */
 int cmd_tpm(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
@@ -68,9 +78,7 @@ int cmd_verifier(int argc, char **argv);
  * tsm-report into a JSON object (no verification). `type` is "tdx", "snp",
  * "cca", "tsm" or NULL to recognise it; *kind says what it was.
  */
-struct attex_buf;
-struct attex_error;
-int evidence_describe(const uint8_t *p, size_t n, const char *type, struct attex_buf *json,
-                      const char **kind, struct attex_error *err);
+int evidence_describe(const uint8_t *p, size_t n, const char *type, attex_buf *json,
+                      const char **kind, attex_error *err);
 
 #endif /* ATTEX_TOOL_H */

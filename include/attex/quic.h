@@ -100,6 +100,15 @@ typedef struct attex_quic_config {
     size_t max_connections;
     /** Application bytes buffered per connection in each direction, bytes; 0 for 1 MiB. */
     size_t max_buffer;
+    /**
+     * Nonzero: the peer's FIN on stream 0 ends only its direction, as a TCP
+     * FIN or a TLS close_notify does: we may still write (an answer, what a
+     * backend sends back) until attex_quic_conn_shutdown; the connection
+     * closes once both directions ended. attex_quic_conn_peer_ended tells
+     * when the peer's FIN came. 0 (default): the peer's FIN closes the
+     * connection as soon as our last frames are flushed.
+     */
+    int half_close;
 } attex_quic_config;
 
 /** A UDP socket with its QUIC connections (opaque). */
@@ -233,6 +242,13 @@ int attex_quic_conn_read(attex_quic_conn *c, uint8_t *buf, size_t cap, size_t *n
  */
 int attex_quic_conn_write(attex_quic_conn *c, const uint8_t *data, size_t len, size_t *written,
                           attex_error *err);
+
+/**
+ * attex_quic_conn_peer_ended returns 1 once the peer ended its direction
+ * (its FIN on stream 0) on a half_close endpoint: nothing more will be
+ * read after what is buffered; shut down our side when done writing.
+ */
+int attex_quic_conn_peer_ended(const attex_quic_conn *c);
 
 /**
  * attex_quic_conn_shutdown ends our side cleanly: the queued bytes are
