@@ -31,6 +31,7 @@ static attex_attest_policy policy;
 static attex_ea_identity srv_id, cli_id;
 static attex_error err;
 static uint32_t idle_ms = 5000;
+static int half_close_cfg; /* the next endpoints' half_close */
 static const char *srv_host = "127.0.0.1", *cli_host = "127.0.0.1";
 
 /* ---- attesters with faults -------------------------------------------- */
@@ -173,6 +174,7 @@ static attex_quic_endpoint *server_new(const attex_ea_identity *id, const attex_
     cfg.channel.reattest_interval_ms = reattest_ms;
     cfg.idle_timeout_ms = idle_ms;
     cfg.initial_rtt_ms = 10;
+    cfg.half_close = half_close_cfg;
     attex_quic_endpoint *ep = attex_quic_server_new(&cfg, &err);
     if (ep == NULL)
         fprintf(stderr, "server: %s\n", err.message);
@@ -201,6 +203,7 @@ static attex_quic_endpoint *client_new(uint16_t port, const attex_ea_identity *i
     cfg.channel.reattest_interval_ms = reattest_ms;
     cfg.idle_timeout_ms = idle_ms;
     cfg.initial_rtt_ms = 10;
+    cfg.half_close = half_close_cfg;
     attex_quic_endpoint *ep = attex_quic_client_new(&cfg, &err);
     if (ep == NULL)
         fprintf(stderr, "client: %s\n", err.message);
@@ -928,6 +931,44 @@ static void test_ipv6(void)
     }
 }
 
+static int server_peer_ended(void *arg)
+{
+    pair *p = arg;
+    got_server_conn(p);
+    return p->s != NULL && attex_quic_conn_peer_ended(p->s);
+}
+
+/* half_close: the client's FIN ends its direction only; the server still answers. */
+static void test_half_close(void)
+{
+    pair p = {0};
+    half_close_cfg = 1;
+    p.sep = server_new(&srv_id, attester, 0, 0);
+    p.cep = p.sep ? client_new(attex_quic_endpoint_port(p.sep), NULL, NULL, 1, 0, NULL) : NULL;
+    half_close_cfg = 0;
+    if (!p.sep || !p.cep) {
+        CHECK(!"endpoints");
+        drop_all();
+        return;
+    }
+    p.c = attex_quic_endpoint_client_conn(p.cep);
+    CHECK(pump_until(client_open, &p, 5000));
+    CHECK(transfer(p.c, p.s, (const uint8_t *)"question", 8));
+    CHECK_RC(attex_quic_conn_shutdown(p.c, &err), ATTEX_OK, &err);
+    CHECK(pump_until(server_peer_ended, &p, 5000));
+    CHECK(attex_quic_conn_state(p.s) == ATTEX_QUIC_OPEN);
+    CHECK(!attex_quic_conn_peer_ended(p.c));
+    /* The answer comes after the client's FIN, as over TCP after a close_notify. */
+    CHECK(transfer(p.s, p.c, (const uint8_t *)"answer", 6));
+    CHECK_RC(attex_quic_conn_shutdown(p.s, &err), ATTEX_OK, &err);
+    CHECK(pump_until(both_closed, &p, 5000));
+    const char *why = NULL;
+    CHECK(attex_quic_conn_status(p.c, &why) == ATTEX_OK);
+    CHECK(attex_quic_conn_status(p.s, &why) == ATTEX_OK);
+    attex_quic_conn_release(p.s);
+    drop_all();
+}
+
 int main(void)
 {
     ak = tu_key("p256");
@@ -975,6 +1016,7 @@ int main(void)
     test_gated_writes();
     test_ipv6();
     test_establish_blocking();
+    test_half_close();
 
     relay_free_all();
     attex_buf_free(&recorded);
