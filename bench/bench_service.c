@@ -21,6 +21,7 @@
 #include <attex/attex.h>
 #include <attex/sample.h>
 #include <attex/service.h>
+#include <attex/tpm.h>
 
 #include "service_internal.h"
 #include "testutil.h"
@@ -33,6 +34,11 @@ static uint8_t *raw;
 static size_t raw_len;
 static char *one_shot_body;
 static int port;
+/* TPM quote evidence captured from swtpm (tests/vectors/tpm), its verifier and binding. */
+static attex_verifier *tpm_verifier;
+static attex_binding tpm_binding;
+static attex_buf tpm_cmw;
+static char *tpm_body;
 static int smoke;
 static double seconds = 1.0; /* per trial */
 static int wrong;
@@ -158,6 +164,94 @@ static int op_one_shot(void *ctx)
              affirming(&b, "ear");
     free(b.p);
     return ok;
+}
+
+static int op_plugin_tpm(void *ctx)
+{
+    (void)ctx;
+    attex_cmw *c = NULL;
+    attex_appraisal a;
+    memset(&a, 0, sizeof(a));
+    int ok = attex_cmw_decode(tpm_cmw.data, tpm_cmw.len, NULL, &c, NULL) == ATTEX_OK &&
+             tpm_verifier->appraise(tpm_verifier->ctx, c, &tpm_binding, &a, NULL) == ATTEX_OK &&
+             a.verdict == ATTEX_VERDICT_AFFIRMING;
+    attex_appraisal_clear(&a);
+    attex_cmw_free(c);
+    return ok;
+}
+
+static int op_one_shot_tpm(void *ctx)
+{
+    body b = {NULL, 0};
+    int ok = post(ctx, ATTEX_SERVICE_APPRAISE_PATH, "application/json", tpm_body,
+                  strlen(tpm_body), &b, 0) == 200 &&
+             affirming(&b, "ear");
+    free(b.p);
+    return ok;
+}
+
+/* one_shot_json is the one-shot request body for a CMW and a SHA-256 binding. */
+static char *one_shot_json(const attex_buf *c, const attex_binding *b)
+{
+    char *cb = svc_b64url_encode(c->data, c->len), *rd = svc_b64url_encode(b->report_data, 64),
+         *bi = svc_b64url_encode(b->binder, 32), *ak = svc_b64url_encode(b->aik_pub_hash, 32);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "cmw", cb, "report_data", rd, "binder", bi,
+                          "aik_pub_hash", ak, "hash", "sha256");
+    char *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    free(cb);
+    free(rd);
+    free(bi);
+    free(ak);
+    return out;
+}
+
+/* load_tpm sets up the TPM rows from the captured vectors; 0 when they are not found. */
+static int load_tpm(void)
+{
+    const char *src = getenv("ATTEX_SOURCE_DIR");
+    char ev_path[1024], ak_path[1024], refs_path[1024], rd_path[1024];
+    if (src == NULL)
+        src = ".";
+    snprintf(ev_path, sizeof(ev_path), "%s/tests/vectors/tpm/evidence_ecdsa.cbor", src);
+    snprintf(ak_path, sizeof(ak_path), "%s/tests/vectors/tpm/ak_ecdsa.pem", src);
+    snprintf(refs_path, sizeof(refs_path), "%s/tests/vectors/tpm/reference_values.json", src);
+    snprintf(rd_path, sizeof(rd_path), "%s/tests/vectors/tpm/report_data.bin", src);
+    uint8_t ev[4096], rd[64];
+    FILE *f = fopen(ev_path, "rb");
+    size_t ev_len = f ? fread(ev, 1, sizeof(ev), f) : 0;
+    if (f)
+        fclose(f);
+    f = fopen(rd_path, "rb");
+    size_t rd_len = f ? fread(rd, 1, sizeof(rd), f) : 0;
+    if (f)
+        fclose(f);
+    if (ev_len == 0 || rd_len != sizeof(rd))
+        return 0;
+    const char *aks[1] = {ak_path};
+    attex_tpm_verifier_config tc;
+    memset(&tc, 0, sizeof(tc));
+    tc.trusted_ak_paths = aks;
+    tc.num_trusted_ak_paths = 1;
+    tc.reference_values_path = refs_path;
+    attex_error err;
+    tpm_verifier = attex_tpm_verifier_new(&tc, &err);
+    attex_cmw *c = attex_cmw_record_new(ATTEX_TPM_MEDIA_TYPE, ev, ev_len, ATTEX_CMW_IND_EVIDENCE,
+                                        &err);
+    if (tpm_verifier == NULL || c == NULL || attex_cmw_encode(c, ATTEX_CMW_CBOR, &tpm_cmw, &err) != ATTEX_OK) {
+        attex_cmw_free(c);
+        fprintf(stderr, "attex-bench-service: TPM rows: %s\n", err.message);
+        return 0;
+    }
+    attex_cmw_free(c);
+    /* PROTOCOL.md s3, SHA-256: report_data = binder || aik_pub_hash. */
+    tpm_binding.hash = ATTEX_HASH_SHA256;
+    tpm_binding.hash_len = 32;
+    memcpy(tpm_binding.binder, rd, 32);
+    memcpy(tpm_binding.aik_pub_hash, rd + 32, 32);
+    memcpy(tpm_binding.report_data, rd, 64);
+    tpm_body = one_shot_json(&tpm_cmw, &tpm_binding);
+    return 1;
 }
 
 static int op_veraison(void *ctx)
@@ -301,23 +395,15 @@ int main(int argc, char **argv)
     raw = malloc(raw_len);
     memcpy(raw, v, raw_len);
     attex_cmw_free(c);
-    char *cb = svc_b64url_encode(cmw.data, cmw.len), *rd = svc_b64url_encode(binding.report_data, 64),
-         *bi = svc_b64url_encode(binding.binder, 32), *ak = svc_b64url_encode(binding.aik_pub_hash, 32);
-    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "cmw", cb, "report_data", rd, "binder", bi,
-                          "aik_pub_hash", ak, "hash", "sha256");
-    one_shot_body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    free(cb);
-    free(rd);
-    free(bi);
-    free(ak);
+    one_shot_body = one_shot_json(&cmw, &binding);
+    int have_tpm = load_tpm();
 
-    const attex_verifier *vs[] = {verifier};
+    const attex_verifier *vs[] = {verifier, tpm_verifier};
     attex_service_config sc;
     memset(&sc, 0, sizeof(sc));
     sc.ear_key = ear;
     sc.verifiers = vs;
-    sc.num_verifiers = 1;
+    sc.num_verifiers = have_tpm ? 2 : 1;
     attex_service *svc = attex_service_new(&sc, &err);
     if (svc == NULL || (port = attex_service_start(svc, &err)) <= 0) {
         fprintf(stderr, "attex-bench-service: %s\n", err.message);
@@ -331,10 +417,22 @@ int main(int argc, char **argv)
     row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot, NULL, 1, 1, base_rate);
     row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot, NULL, 1, 4, base_rate);
     row("HTTP Veraison newSession+evidence+DELETE", op_veraison, NULL, 1, 1, base_rate);
+    if (have_tpm) {
+        printf("\n| operation (TPM 2.0 quote evidence, ECDSA P-256 AK, 7 PCRs) | clients | ops/s | mean µs | vs plug-in |\n");
+        printf("|---|---:|---:|---:|---:|\n");
+        double tpm_rate = row("in-process: CMW decode + TPM plug-in", op_plugin_tpm, NULL, 0, 1, 0);
+        row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot_tpm, NULL, 1, 1, tpm_rate);
+        row("HTTP one-shot /attex/v1/appraise, keep-alive", op_one_shot_tpm, NULL, 1, 4, tpm_rate);
+    } else {
+        printf("\n(TPM rows skipped: set ATTEX_SOURCE_DIR to the source tree)\n");
+    }
 
     attex_service_free(svc);
     attex_sample_attester_free(attester);
     attex_sample_verifier_free(verifier);
+    attex_tpm_verifier_free(tpm_verifier);
+    attex_buf_free(&tpm_cmw);
+    free(tpm_body);
     EVP_PKEY_free(att);
     EVP_PKEY_free(aik);
     EVP_PKEY_free(ear);
