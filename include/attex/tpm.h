@@ -31,7 +31,7 @@ extern "C" {
 
 /**
  * The CMW media type of TPM quote evidence. No registered type exists for a
- * TPM2 quote (NOTES-evidence s5.3), so attex uses a vendor-tree type.
+ * TPM2 quote (none with IANA or the TCG), so attex uses a vendor-tree type.
  */
 #define ATTEX_TPM_MEDIA_TYPE "application/vnd.attex.tpm2-quote+cbor"
 
