@@ -31,7 +31,7 @@
 #define REMOTE_MAX_URL 2048
 #define REMOTE_MAX_TYPES 16
 
-/* The evidence types attex produces that a Verifier appraises (brief's contracts). */
+/* The evidence types attex produces that a Verifier appraises. */
 static const char *const default_types[] = {
     ATTEX_SAMPLE_MEDIA_TYPE, "application/vnd.veraison.tsm-report+cbor",
     "application/eat-collection; profile=\"http://arm.com/CCA-SSD/1.0.0\""};
