@@ -193,8 +193,8 @@ static int op_one_shot_tpm(void *ctx)
 /* one_shot_json is the one-shot request body for a CMW and a SHA-256 binding. */
 static char *one_shot_json(const attex_buf *c, const attex_binding *b)
 {
-    char *cb = svc_b64url_encode(c->data, c->len), *rd = svc_b64url_encode(b->report_data, 64),
-         *bi = svc_b64url_encode(b->binder, 32), *ak = svc_b64url_encode(b->aik_pub_hash, 32);
+    char *cb = b64_encode(c->data, c->len, 1), *rd = b64_encode(b->report_data, 64, 1),
+         *bi = b64_encode(b->binder, 32, 1), *ak = b64_encode(b->aik_pub_hash, 32, 1);
     json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "cmw", cb, "report_data", rd, "binder", bi,
                           "aik_pub_hash", ak, "hash", "sha256");
     char *out = json_dumps(j, JSON_COMPACT);
@@ -256,7 +256,7 @@ static int load_tpm(void)
 
 static int op_veraison(void *ctx)
 {
-    char *rd = svc_b64url_encode(binding.report_data, 64);
+    char *rd = b64_encode(binding.report_data, 64, 1);
     char path[256];
     snprintf(path, sizeof(path), "/challenge-response/v1/newSession?nonce=%s", rd);
     free(rd);

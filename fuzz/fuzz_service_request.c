@@ -107,9 +107,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 3: {
         uint8_t *p = NULL;
         size_t len = 0;
-        if (svc_b64url_decode((const char *)in, n, flags & 1, 1u << 16, &p, &len, why,
+        if (b64url_decode(in, n, flags & 1, 1u << 16, &p, &len, why,
                               sizeof(why))) {
-            char *e = svc_b64url_encode(p, len);
+            char *e = b64_encode(p, len, 1);
             FZ_CHECK(e != NULL);
             size_t el = strlen(e);
             FZ_CHECK(el <= n && memcmp(e, in, el) == 0);

@@ -14,121 +14,23 @@
 
 #include <jansson.h>
 
+#include "b64.h"
 #include "bytes.h"
 #include "internal.h"
 
 /* ---- base64url (RFC 4648 s5, no padding) ----------------------------------- */
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64url_digit(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static int b64url_decode(cmw_dec *d, const char *s, size_t len, uint8_t **out, size_t *out_len)
+static int b64url_value(cmw_dec *d, const char *s, size_t len, uint8_t **out, size_t *out_len)
 {
     const char *at = cmw_path_at(&d->path);
+    char why[B64_WHY_SIZE];
     int ret;
     /* RFC 9999 s3.1: base64url-string = text .regexp "[A-Za-z0-9_-]+". */
     if ((ret = cmw_dec_value_len(d, "record", len)) != ATTEX_OK)
         return ret;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (b64url_digit(c) >= 0)
-            continue;
-        if (c == '=')
-            return cmw_fail_decode(d->err,
-                                   "CMW record%s: the value has base64 padding ('=' at offset "
-                                   "%zu); RFC 9999 s3.1 requires base64url without padding",
-                                   at, i);
-        if (c == '+' || c == '/')
-            return cmw_fail_decode(d->err,
-                                   "CMW record%s: the value has '%c' at offset %zu, from the "
-                                   "standard base64 alphabet; RFC 9999 s3.1 requires base64url "
-                                   "('-' and '_')",
-                                   at, c, i);
-        if (c > 0x20 && c < 0x7f)
-            return cmw_fail_decode(d->err,
-                                   "CMW record%s: the value has '%c' at offset %zu, which is not "
-                                   "a base64url character",
-                                   at, c, i);
-        return cmw_fail_decode(d->err,
-                               "CMW record%s: the value has byte 0x%02x at offset %zu, which is "
-                               "not a base64url character",
-                               at, c, i);
-    }
-    /* RFC 4648 s5: unpadded groups are 4, 2 or 3 characters; a lone character encodes nothing. */
-    if (len % 4 == 1)
-        return cmw_fail_decode(d->err,
-                               "CMW record%s: the value is %zu base64url characters long; no "
-                               "byte string has an unpadded encoding of length 4n+1",
-                               at, len);
-    /* RFC 4648 s3.5: the bits below the last whole byte are zero in the one canonical spelling. */
-    int last = b64url_digit((unsigned char)s[len - 1]);
-    if ((len % 4 == 2 && (last & 0x0f) != 0) || (len % 4 == 3 && (last & 0x03) != 0))
-        return cmw_fail_decode(d->err,
-                               "CMW record%s: the value's last character '%c' has non-zero "
-                               "unused bits (non-canonical base64url, RFC 4648 s3.5)",
-                               at, s[len - 1]);
-    size_t n = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    uint8_t *p = malloc(n);
-    if (p == NULL)
-        return cmw_nomem(d->err);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        acc = (acc << 6) | (uint32_t)b64url_digit((unsigned char)s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            p[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *out = p;
-    *out_len = o;
+    if (!b64url_decode(s, len, 0, len, out, out_len, why, sizeof(why)))
+        return cmw_fail_decode(d->err, "CMW record%s: the value %s", at, why);
     return ATTEX_OK;
-}
-
-static char *b64url_encode(const uint8_t *p, size_t n)
-{
-    size_t len = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-    char *s = malloc(len + 1);
-    if (s == NULL)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        s[o++] = b64url_alphabet[v >> 18];
-        s[o++] = b64url_alphabet[(v >> 12) & 63];
-        s[o++] = b64url_alphabet[(v >> 6) & 63];
-        s[o++] = b64url_alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        s[o++] = b64url_alphabet[v >> 18];
-        s[o++] = b64url_alphabet[(v >> 12) & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        s[o++] = b64url_alphabet[v >> 18];
-        s[o++] = b64url_alphabet[(v >> 12) & 63];
-        s[o++] = b64url_alphabet[(v >> 6) & 63];
-    }
-    s[o] = '\0';
-    return s;
 }
 
 /* ---- decoding ---------------------------------------------------------------- */
@@ -182,7 +84,7 @@ static int jdec_record(cmw_dec *d, json_t *j, attex_cmw **out)
     int ret;
     if ((ret = cmw_dec_media_type(d, json_string_value(type), json_string_length(type),
                                   &c->media_type)) != ATTEX_OK ||
-        (ret = b64url_decode(d, json_string_value(value), json_string_length(value), &c->value,
+        (ret = b64url_value(d, json_string_value(value), json_string_length(value), &c->value,
                              &c->value_len)) != ATTEX_OK)
         goto fail;
     if (n == 3) {
@@ -362,7 +264,7 @@ static int jenc_node(const attex_cmw *c, cmw_path *path, int depth, json_t **out
                                 "CMW record%s is typed by Content-Format %u, which JSON cannot "
                                 "carry (RFC 9999 s3.1)",
                                 at, c->cf);
-        char *b64 = b64url_encode(c->value, c->value_len);
+        char *b64 = b64_encode(c->value, c->value_len, 1);
         json_t *a = json_array();
         if (b64 == NULL || a == NULL ||
             json_array_append_new(a, json_string(c->media_type)) != 0 ||

@@ -25,6 +25,7 @@
 
 #include <attex/ear.h>
 
+#include "b64.h"
 #include "bytes.h"
 #include "crypto.h"
 #include "ear_internal.h"
@@ -48,116 +49,6 @@ static const char *const tv_names[ATTEX_EAR_TV_COUNT] = {
     "instance-identity", "configuration",  "executables",    "file-system",
     "hardware",          "runtime-opaque", "storage-opaque", "sourced-data"};
 
-/* ---------------------------------------------------------------------- */
-/* base64url (RFC 4648 s5)                                                */
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64url_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-char *ear_b64url_encode(const uint8_t *p, size_t n)
-{
-    size_t out_len = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-    char *s = malloc(out_len + 1);
-    if (s == NULL)
-        return NULL;
-    attex_reader r;
-    rd_init(&r, p, n);
-    size_t o = 0;
-    while (rd_len(&r) > 0) {
-        uint8_t b[3] = {0, 0, 0};
-        size_t k = rd_len(&r) < 3 ? rd_len(&r) : 3;
-        if (!rd_copy(&r, b, k))
-            break;
-        uint32_t v = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
-        s[o++] = b64url_alphabet[v >> 18];
-        s[o++] = b64url_alphabet[(v >> 12) & 63];
-        if (k > 1)
-            s[o++] = b64url_alphabet[(v >> 6) & 63];
-        if (k > 2)
-            s[o++] = b64url_alphabet[v & 63];
-    }
-    s[o] = '\0';
-    return s;
-}
-
-int ear_b64url_decode(const uint8_t *s, size_t len, int allow_pad, uint8_t *out,
-                      size_t out_max, size_t *out_len, const char **why)
-{
-    attex_reader r;
-    rd_init(&r, s, len);
-    size_t digits = 0, pad = 0, o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    *out_len = 0;
-    while (rd_len(&r) > 0) {
-        uint8_t c;
-        if (!rd_u8(&r, &c))
-            break;
-        if (c == '=') {
-            /* RFC 4648 s3.2: padding only at the end, to a multiple of four characters. */
-            if (!allow_pad) {
-                *why = "has '=' padding, which base64url here must not have (RFC 7515 s2)";
-                return 0;
-            }
-            pad++;
-            continue;
-        }
-        int v = b64url_value(c);
-        if (v < 0) {
-            *why = (c == '+' || c == '/') ? "uses the standard base64 alphabet ('+' or '/'), "
-                                            "not base64url (RFC 4648 s5)"
-                                          : "has a character that is not base64url";
-            return 0;
-        }
-        if (pad > 0) {
-            *why = "has '=' padding before the end";
-            return 0;
-        }
-        digits++;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= out_max) {
-                *why = "decodes to more bytes than allowed";
-                return 0;
-            }
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* RFC 4648 s4: a final quantum of one character encodes nothing. */
-    if (digits % 4 == 1) {
-        *why = "has a length no base64url encoding has";
-        return 0;
-    }
-    if (pad > 0 && ((digits + pad) % 4 != 0 || pad > 2)) {
-        *why = "has padding that does not complete a quantum of four characters";
-        return 0;
-    }
-    /* RFC 4648 s3.5: the unused bits of the last character must be zero (canonical form). */
-    if (acc != 0) {
-        *why = "has non-zero unused bits in its last character (not canonical, RFC 4648 s3.5)";
-        return 0;
-    }
-    *out_len = o;
-    return 1;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
@@ -494,12 +385,12 @@ static int decode_claims(const json_t *c, attex_ear *out, attex_error *err)
     json_t *nonce = json_object_get(c, "eat_nonce");
     if (nonce != NULL) {
         /* RFC 9711 s4.1: eat_nonce is 8..64 bytes; in JSON base64url. Veraison pads it. */
-        const char *why = "";
+        char why[B64_WHY_SIZE];
         if (!json_is_string(nonce))
             return bad(err, "eat_nonce is not a string (attex reads a single nonce)");
-        if (!ear_b64url_decode((const uint8_t *)json_string_value(nonce),
-                               json_string_length(nonce), 1, out->nonce, sizeof(out->nonce),
-                               &out->nonce_len, &why))
+        if (!b64url_decode_to(json_string_value(nonce), json_string_length(nonce), 1,
+                              out->nonce, sizeof(out->nonce), &out->nonce_len, why,
+                              sizeof(why)))
             return bad(err, "eat_nonce %s", why);
         if (out->nonce_len < 8)
             return bad(err, "eat_nonce is %zu bytes; RFC 9711 s4.1 requires 8 to 64",
@@ -602,7 +493,7 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
                 return bad(err, "the JWT could not be split");
             nseg++;
             start = pos + 1;
-        } else if (b64url_value(c) < 0) {
+        } else if (!b64url_is_char(c)) {
             return bad(err, "the JWT has %s at offset %zu; its parts are base64url without "
                             "padding (RFC 7515 s2)",
                        c == '=' ? "'=' padding" : "a byte that is not base64url", pos);
@@ -617,11 +508,11 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
         if (rd_len(&seg[i]) == 0)
             return bad(err, "the JWT's %s is empty", part[i]);
 
-    const char *why = "";
+    char why[B64_WHY_SIZE];
     uint8_t header[EAR_MAX_HEADER];
     size_t header_len = 0;
-    if (!ear_b64url_decode(rd_ptr(&seg[0]), rd_len(&seg[0]), 0, header, sizeof(header),
-                           &header_len, &why))
+    if (!b64url_decode_to(rd_ptr(&seg[0]), rd_len(&seg[0]), 0, header, sizeof(header),
+                          &header_len, why, sizeof(why)))
         return bad(err, "the JWS header %s", why);
     int ret = check_header(header, header_len, err);
     if (ret != ATTEX_OK)
@@ -629,8 +520,8 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
 
     uint8_t sig[EAR_SIG_LEN + 1];
     size_t sig_len = 0;
-    if (!ear_b64url_decode(rd_ptr(&seg[2]), rd_len(&seg[2]), 0, sig, sizeof(sig), &sig_len,
-                           &why))
+    if (!b64url_decode_to(rd_ptr(&seg[2]), rd_len(&seg[2]), 0, sig, sizeof(sig), &sig_len, why,
+                          sizeof(why)))
         return bad(err, "the JWS signature %s (ES256 signatures are 64 bytes)", why);
     /* RFC 7518 s3.4: an ES256 signature is exactly 64 bytes. */
     if (sig_len != EAR_SIG_LEN)
@@ -659,8 +550,8 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
     if (payload == NULL)
         return NOMEM(err);
     json_t *claims = NULL;
-    if (!ear_b64url_decode(rd_ptr(&seg[1]), rd_len(&seg[1]), 0, payload, pl_cap, &pl_len,
-                           &why)) {
+    if (!b64url_decode_to(rd_ptr(&seg[1]), rd_len(&seg[1]), 0, payload, pl_cap, &pl_len, why,
+                          sizeof(why))) {
         ret = bad(err, "the JWT payload %s", why);
         goto out;
     }
@@ -785,7 +676,7 @@ static int check_issue(const attex_ear *ear, attex_error *err)
 static json_t *claims_json_new(const attex_ear *ear)
 {
     json_t *c = json_object(), *vid = json_object(), *subs = json_object();
-    char *nonce = ear_b64url_encode(ear->nonce, ear->nonce_len);
+    char *nonce = b64_encode(ear->nonce, ear->nonce_len, 1);
     int ok = c != NULL && vid != NULL && subs != NULL && nonce != NULL;
     ok = ok &&
          json_object_set_new(c, "eat_profile",
@@ -842,8 +733,8 @@ int attex_ear_issue(const attex_ear *ear, EVP_PKEY *key, attex_buf *jwt, attex_e
     json_t *c = claims_json_new(ear);
     char *payload = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(c);
-    char *h64 = ear_b64url_encode((const uint8_t *)jws_header, sizeof(jws_header) - 1);
-    char *p64 = payload ? ear_b64url_encode((const uint8_t *)payload, strlen(payload)) : NULL;
+    char *h64 = b64_encode((const uint8_t *)jws_header, sizeof(jws_header) - 1, 1);
+    char *p64 = payload ? b64_encode((const uint8_t *)payload, strlen(payload), 1) : NULL;
     char *s64 = NULL;
     attex_writer w;
     wr_init(&w, ATTEX_EAR_MAX_JWT);
@@ -863,7 +754,7 @@ int attex_ear_issue(const attex_ear *ear, EVP_PKEY *key, attex_buf *jwt, attex_e
     if ((ret = crypto_ecdsa_sign_raw(key, ATTEX_HASH_SHA256, w.data, w.len, sig, sizeof(sig),
                                      err)) != ATTEX_OK)
         goto out;
-    if ((s64 = ear_b64url_encode(sig, sizeof(sig))) == NULL) {
+    if ((s64 = b64_encode(sig, sizeof(sig), 1)) == NULL) {
         ret = NOMEM(err);
         goto out;
     }
@@ -1066,7 +957,7 @@ int attex_ear_key_to_jwk(EVP_PKEY *key, attex_buf *jwk, attex_error *err)
                                         &pt_len) != 1 ||
         pt_len != sizeof(pt) || pt[0] != 0x04)
         return attex_fail_crypto(err, "reading the EC public point of the EAR key");
-    char *x = ear_b64url_encode(pt + 1, 32), *y = ear_b64url_encode(pt + 33, 32);
+    char *x = b64_encode(pt + 1, 32, 1), *y = b64_encode(pt + 33, 32, 1);
     json_t *o = json_object();
     char *text = NULL;
     if (x != NULL && y != NULL && o != NULL &&
@@ -1096,7 +987,7 @@ int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, atte
     int ret = ATTEX_OK;
     uint8_t pt[65];
     size_t xl = 0, yl = 0;
-    const char *why = "";
+    char why[B64_WHY_SIZE];
     json_t *kty = json_object_get(o, "kty"), *crv = json_object_get(o, "crv"),
            *x = json_object_get(o, "x"), *y = json_object_get(o, "y"),
            *alg = json_object_get(o, "alg");
@@ -1112,10 +1003,10 @@ int attex_ear_key_from_jwk(const char *jwk, size_t jwk_len, EVP_PKEY **key, atte
                (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256") != 0)) {
         ret = bad(err, "the Verifier key JWK's alg is not ES256");
     } else if (!json_is_string(x) || !json_is_string(y) ||
-               !ear_b64url_decode((const uint8_t *)json_string_value(x), json_string_length(x),
-                                  0, pt + 1, 32, &xl, &why) ||
-               !ear_b64url_decode((const uint8_t *)json_string_value(y), json_string_length(y),
-                                  0, pt + 33, 32, &yl, &why) ||
+               !b64url_decode_to(json_string_value(x), json_string_length(x), 0, pt + 1, 32,
+                                 &xl, why, sizeof(why)) ||
+               !b64url_decode_to(json_string_value(y), json_string_length(y), 0, pt + 33, 32,
+                                 &yl, why, sizeof(why)) ||
                xl != 32 || yl != 32) {
         /* RFC 7518 s6.2.1.2: x and y are the full 32-byte coordinates, base64url. */
         ret = bad(err, "the Verifier key JWK's x and y must be 32-byte base64url coordinates");

@@ -12,22 +12,6 @@
 #include <attex/error.h>
 
 /*
- * ear_b64url_encode returns base64url (RFC 4648 s5) of p without padding,
- * NUL-terminated, malloc'd; NULL when out of memory.
- */
-char *ear_b64url_encode(const uint8_t *p, size_t n);
-
-/*
- * ear_b64url_decode decodes `len` characters of base64url into out (room for
- * out_max bytes) and sets *out_len. With allow_pad, '=' padding to a
- * multiple of four characters is accepted too. Refuses any other character,
- * a length no encoding has, and non-zero unused bits (RFC 4648 s3.5).
- * Returns 1 on success; on failure 0 and *why (a static phrase).
- */
-int ear_b64url_decode(const uint8_t *s, size_t len, int allow_pad, uint8_t *out,
-                      size_t out_max, size_t *out_len, const char **why);
-
-/*
  * ear_decode is attex_ear_validate with the signature check optional
  * (check_signature = 0 skips it: for the passport attester, which only
  * checks that what the Verifier returned is a well-formed EAR for its

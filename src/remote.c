@@ -21,6 +21,7 @@
 #include <attex/sample.h>
 
 #include "crypto.h"
+#include "b64.h"
 #include "ear_internal.h"
 #include "internal.h"
 #include "util.h"
@@ -235,7 +236,7 @@ out:
 
 static int add_b64(json_t *o, const char *name, const uint8_t *p, size_t n)
 {
-    char *s = ear_b64url_encode(p, n);
+    char *s = b64_encode(p, n, 1);
     int ok = s != NULL && json_object_set_new(o, name, json_string(s)) == 0;
     free(s);
     return ok;

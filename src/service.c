@@ -183,7 +183,7 @@ static int build_jwk(attex_service *svc, attex_error *err)
     char *kid = NULL;
     if ((ret = crypto_digest(ATTEX_HASH_SHA256, (const uint8_t *)thumb_in, strlen(thumb_in),
                              digest, err)) == ATTEX_OK) {
-        kid = svc_b64url_encode(digest, sizeof(digest));
+        kid = b64_encode(digest, sizeof(digest), 1);
         if (kid == NULL || json_object_set_new(j, "use", json_string("sig")) != 0 ||
             json_object_set_new(j, "kid", json_string(kid)) != 0 ||
             (svc->jwk = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
@@ -774,7 +774,7 @@ static svc_session *session_find(attex_service *svc, const char *id, size_t *ind
 /* The Veraison session document. Caller holds sess_lock (or owns s). */
 static json_t *session_json(const attex_service *svc, const svc_session *s)
 {
-    char *nonce = svc_b64url_encode(s->nonce, s->nonce_len);
+    char *nonce = b64_encode(s->nonce, s->nonce_len, 1);
     char expiry[32];
     rfc3339(s->expiry, expiry);
     json_t *j = nonce ? json_pack("{s:s,s:s,s:s,s:O}", "status",
@@ -963,7 +963,7 @@ static enum MHD_Result session_post(attex_service *svc, struct MHD_Connection *c
     attex_binding_clear(&b);
     attex_cmw_free(cmw);
 
-    char *ev = ret == ATTEX_OK ? svc_b64_encode(rq->body, rq->body_len) : NULL;
+    char *ev = ret == ATTEX_OK ? b64_encode(rq->body, rq->body_len, 0) : NULL;
     char *type = ret == ATTEX_OK ? dup_text(ct, NULL) : NULL;
     char *jwt = NULL;
     if (ret == ATTEX_OK && (jwt = malloc(res.ear.len + 1)) != NULL) {

@@ -12,6 +12,8 @@
 
 #include <attex/attest.h>
 
+#include "b64.h"
+
 /* Size of the `why` buffers the parsers fill. */
 #define SVC_WHY_SIZE 256
 
@@ -20,20 +22,6 @@
 #define SVC_NONCE_MAX 64
 #define SVC_NONCE_DEFAULT 64
 
-/*
- * svc_b64url_decode decodes base64url (RFC 4648 s5) `s` of `len` characters
- * into a malloc'd buffer of at most `max_out` bytes. Padding ('=') is refused
- * unless allow_padding, and then must be exactly what RFC 4648 s4 prescribes.
- * Non-canonical trailing bits are refused (RFC 4648 s3.5).
- */
-int svc_b64url_decode(const char *s, size_t len, int allow_padding, size_t max_out, uint8_t **out,
-                      size_t *out_len, char *why, size_t why_len);
-
-/* svc_b64url_encode returns the unpadded base64url of p (malloc'd, NUL-terminated), or NULL. */
-char *svc_b64url_encode(const uint8_t *p, size_t n);
-
-/* svc_b64_encode returns the padded standard base64 of p (malloc'd), or NULL. */
-char *svc_b64_encode(const uint8_t *p, size_t n);
 
 /* A parsed one-shot appraisal request. */
 typedef struct svc_appraise_req {

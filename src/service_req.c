@@ -27,136 +27,6 @@ static int bad(char *why, size_t why_len, const char *fmt, ...)
     return 0;
 }
 
-/* ---- base64 ------------------------------------------------------------ */
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64url_digit(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-int svc_b64url_decode(const char *s, size_t len, int allow_padding, size_t max_out, uint8_t **out,
-                      size_t *out_len, char *why, size_t why_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    size_t pad = 0;
-    if (allow_padding) {
-        while (pad < len && pad < 3 && s[len - 1 - pad] == '=')
-            pad++;
-        /* RFC 4648 s4: padded text is whole quanta of four characters. */
-        if (pad > 0 && (len % 4 != 0 || pad > 2))
-            return bad(why, why_len, "base64url padding is wrong: %zu '=' in %zu characters",
-                       pad, len);
-    }
-    size_t n = len - pad;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (b64url_digit(c) >= 0)
-            continue;
-        if (c == '=')
-            return bad(why, why_len, "base64url must not be padded ('=' at offset %zu)", i);
-        if (c == '+' || c == '/')
-            return bad(why, why_len,
-                       "'%c' at offset %zu is standard base64; use base64url ('-' and '_', "
-                       "RFC 4648 s5)",
-                       c, i);
-        return bad(why, why_len, "byte 0x%02x at offset %zu is not a base64url character", c, i);
-    }
-    /* RFC 4648 s5: unpadded groups are 4, 2 or 3 characters; a lone character encodes nothing. */
-    if (n % 4 == 1)
-        return bad(why, why_len, "%zu base64url characters cannot encode whole bytes", n);
-    if (pad > 0 && (4 - n % 4) % 4 != pad)
-        return bad(why, why_len, "base64url padding is wrong: %zu '=' after %zu characters", pad,
-                   n);
-    /* RFC 4648 s3.5: the bits below the last whole byte are zero in the canonical spelling. */
-    if (n > 0) {
-        int last = b64url_digit((unsigned char)s[n - 1]);
-        if ((n % 4 == 2 && (last & 0x0f) != 0) || (n % 4 == 3 && (last & 0x03) != 0))
-            return bad(why, why_len, "the last base64url character '%c' has non-zero unused bits",
-                       s[n - 1]);
-    }
-    size_t bytes = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    if (bytes > max_out)
-        return bad(why, why_len, "%zu bytes encoded, at most %zu allowed", bytes, max_out);
-    uint8_t *p = malloc(bytes ? bytes : 1);
-    if (p == NULL)
-        return bad(why, why_len, "out of memory");
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 6) | (uint32_t)b64url_digit((unsigned char)s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            p[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *out = p;
-    *out_len = o;
-    return 1;
-}
-
-static char *b64_any(const uint8_t *p, size_t n, const char *alphabet, int pad)
-{
-    size_t len = n / 3 * 4 + (n % 3 ? (pad ? 4 : n % 3 + 1) : 0);
-    char *s = malloc(len + 1);
-    if (s == NULL)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        s[o++] = alphabet[v >> 18];
-        s[o++] = alphabet[(v >> 12) & 63];
-        s[o++] = alphabet[(v >> 6) & 63];
-        s[o++] = alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        s[o++] = alphabet[v >> 18];
-        s[o++] = alphabet[(v >> 12) & 63];
-        if (pad) {
-            s[o++] = '=';
-            s[o++] = '=';
-        }
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        s[o++] = alphabet[v >> 18];
-        s[o++] = alphabet[(v >> 12) & 63];
-        s[o++] = alphabet[(v >> 6) & 63];
-        if (pad)
-            s[o++] = '=';
-    }
-    s[o] = '\0';
-    return s;
-}
-
-char *svc_b64url_encode(const uint8_t *p, size_t n)
-{
-    return b64_any(p, n, b64url_alphabet, 0);
-}
-
-char *svc_b64_encode(const uint8_t *p, size_t n)
-{
-    return b64_any(p, n, b64_alphabet, 1);
-}
-
 /* ---- one-shot appraisal body ------------------------------------------ */
 
 void svc_appraise_req_clear(svc_appraise_req *r)
@@ -178,9 +48,9 @@ static int member_b64(json_t *root, const char *name, size_t want, size_t max, u
     if (!json_is_string(v))
         return bad(why, why_len, "member \"%s\" must be a base64url string", name);
     char inner[SVC_WHY_SIZE];
-    if (!svc_b64url_decode(json_string_value(v), json_string_length(v), 0, max, out, out_len,
-                           inner, sizeof(inner)))
-        return bad(why, why_len, "member \"%s\": %s", name, inner);
+    if (!b64url_decode(json_string_value(v), json_string_length(v), 0, max, out, out_len, inner,
+                       sizeof(inner)))
+        return bad(why, why_len, "member \"%s\" %s", name, inner);
     if (want != 0 && *out_len != want) {
         size_t got = *out_len;
         free(*out);
@@ -309,8 +179,8 @@ int svc_parse_session_query(const char *nonce, const char *nonce_size, const cha
     if (aik != NULL) {
         uint8_t *p;
         size_t n;
-        if (!svc_b64url_decode(aik, strlen(aik), 1, 48, &p, &n, inner, sizeof(inner)))
-            return bad(why, why_len, "parameter aik_pub_hash: %s", inner);
+        if (!b64url_decode(aik, strlen(aik), 1, 48, &p, &n, inner, sizeof(inner)))
+            return bad(why, why_len, "parameter aik_pub_hash %s", inner);
         if (n != 32 && n != 48) {
             free(p);
             return bad(why, why_len,
@@ -328,9 +198,8 @@ int svc_parse_session_query(const char *nonce, const char *nonce_size, const cha
     if (nonce != NULL) {
         uint8_t *p;
         size_t n;
-        if (!svc_b64url_decode(nonce, strlen(nonce), 1, SVC_NONCE_MAX, &p, &n, inner,
-                               sizeof(inner)))
-            return bad(why, why_len, "parameter nonce: %s", inner);
+        if (!b64url_decode(nonce, strlen(nonce), 1, SVC_NONCE_MAX, &p, &n, inner, sizeof(inner)))
+            return bad(why, why_len, "parameter nonce %s", inner);
         if (n < SVC_NONCE_MIN) {
             free(p);
             return bad(why, why_len, "parameter nonce is %zu bytes; it must be 8 to 64", n);

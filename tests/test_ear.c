@@ -17,6 +17,7 @@
 
 #include <attex/ear.h>
 
+#include "b64.h"
 #include "ear_internal.h"
 #include "testutil.h"
 
@@ -48,14 +49,14 @@ static void sign_raw(EVP_PKEY *k, const char *msg, size_t len, uint8_t sig[64])
 /* make_jwt signs header.payload (JSON texts) with k; malloc'd string. */
 static char *make_jwt(const char *header, const char *payload, EVP_PKEY *k)
 {
-    char *h = ear_b64url_encode((const uint8_t *)header, strlen(header));
-    char *p = ear_b64url_encode((const uint8_t *)payload, strlen(payload));
+    char *h = b64_encode((const uint8_t *)header, strlen(header), 1);
+    char *p = b64_encode((const uint8_t *)payload, strlen(payload), 1);
     size_t n = strlen(h) + strlen(p) + 100;
     char *out = malloc(n);
     snprintf(out, n, "%s.%s", h, p);
     uint8_t sig[64];
     sign_raw(k, out, strlen(out), sig);
-    char *s = ear_b64url_encode(sig, sizeof(sig));
+    char *s = b64_encode(sig, sizeof(sig), 1);
     strcat(out, ".");
     strcat(out, s);
     free(h);
@@ -171,9 +172,9 @@ static void test_round_trip(void)
     char *dot1 = strchr(s, '.'), *dot2 = strrchr(s, '.');
     uint8_t payload[2048];
     size_t pl_len = 0;
-    const char *why;
-    CHECK(ear_b64url_decode((const uint8_t *)dot1 + 1, (size_t)(dot2 - dot1 - 1), 0, payload,
-                            sizeof(payload) - 1, &pl_len, &why));
+    char why[B64_WHY_SIZE];
+    CHECK(b64url_decode_to(dot1 + 1, (size_t)(dot2 - dot1 - 1), 0, payload, sizeof(payload) - 1,
+                           &pl_len, why, sizeof(why)));
     payload[pl_len] = 0;
     CHECK(strstr((char *)payload, "\"ear_status\":\"affirming\"") != NULL);
     CHECK(strstr((char *)payload, "\"ear_verifier_id\"") != NULL);
@@ -430,8 +431,8 @@ static void test_crafted(void)
         free(jwt);
     }
     /* alg none with an empty signature, as an attacker would send it. */
-    char *h = ear_b64url_encode((const uint8_t *)"{\"alg\":\"none\"}", 14);
-    char *pl = ear_b64url_encode((const uint8_t *)p, strlen(p));
+    char *h = b64_encode((const uint8_t *)"{\"alg\":\"none\"}", 14, 1);
+    char *pl = b64_encode((const uint8_t *)p, strlen(p), 1);
     char none_jwt[4096];
     snprintf(none_jwt, sizeof(none_jwt), "%s.%s.", h, pl);
     CHECK(validate_s(none_jwt, NULL, 0, NULL) != ATTEX_OK);
@@ -460,7 +461,7 @@ static void test_crafted(void)
     snprintf(buf, sizeof(buf), "%s", jwt);
     char *sig = strrchr(buf, '.') + 1;
     uint8_t sig_bytes[65] = {0};
-    char *s63 = ear_b64url_encode(sig_bytes, 63), *s65 = ear_b64url_encode(sig_bytes, 65);
+    char *s63 = b64_encode(sig_bytes, 63, 1), *s65 = b64_encode(sig_bytes, 65, 1);
     snprintf(sig, sizeof(buf) - (size_t)(sig - buf), "%s", s63);
     CHECK_RC(validate_s(buf, NULL, 0, NULL), ATTEX_ERR_DECODE, &err);
     snprintf(sig, sizeof(buf) - (size_t)(sig - buf), "%s", s65);
@@ -704,22 +705,27 @@ static void test_b64url(void)
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         uint8_t out[16];
         size_t n = 0;
-        const char *why = NULL;
-        int ok = ear_b64url_decode((const uint8_t *)v[i].in, strlen(v[i].in), v[i].pad, out,
-                                   sizeof(out), &n, &why);
+        char why[B64_WHY_SIZE];
+        int ok = b64url_decode_to(v[i].in, strlen(v[i].in), v[i].pad, out, sizeof(out), &n, why,
+                                  sizeof(why));
         CHECK(ok == v[i].ok);
         if (ok && v[i].out)
             CHECK(n == strlen(v[i].out) && memcmp(out, v[i].out, n) == 0);
         if (ok && v[i].out && !v[i].pad) {
-            char *e = ear_b64url_encode(out, n);
+            char *e = b64_encode(out, n, 1);
             CHECK(strcmp(e, v[i].in) == 0);
             free(e);
         }
     }
     uint8_t small[2];
     size_t n;
-    const char *why;
-    CHECK(!ear_b64url_decode((const uint8_t *)"Zm9v", 4, 0, small, sizeof(small), &n, &why));
+    char why[B64_WHY_SIZE];
+    CHECK(!b64url_decode_to("Zm9v", 4, 0, small, sizeof(small), &n, why, sizeof(why)));
+    CHECK(strstr(why, "at most 2") != NULL);
+    /* Standard base64 with padding, as the service's evidence field uses it. */
+    char *std = b64_encode((const uint8_t *)"\xfb\xff", 2, 0);
+    CHECK(strcmp(std, "+/8=") == 0);
+    free(std);
 }
 
 /* ---- the verifier plug-in, end to end over TLS ----------------------------------- */

@@ -37,6 +37,7 @@
 #include <attex/remote.h>
 #include <attex/sample.h>
 
+#include "b64.h"
 #include "ear_internal.h"
 #include "testutil.h"
 
@@ -124,9 +125,9 @@ static void respond(conn *c, int status, const char *type, const char *body)
 static int b64_field(json_t *o, const char *name, uint8_t *out, size_t max, size_t *len)
 {
     json_t *v = json_object_get(o, name);
-    const char *why;
-    return json_is_string(v) && ear_b64url_decode((const uint8_t *)json_string_value(v),
-                                                  json_string_length(v), 0, out, max, len, &why);
+    char why[B64_WHY_SIZE];
+    return json_is_string(v) && b64url_decode_to(json_string_value(v), json_string_length(v), 0,
+                                                 out, max, len, why, sizeof(why));
 }
 
 /* appraise plays the Verifier: sample appraisal of the forwarded CMW, then an EAR. */

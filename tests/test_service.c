@@ -262,7 +262,7 @@ static void resp_free(http_resp *r)
 
 static char *b64u(const uint8_t *p, size_t n)
 {
-    return svc_b64url_encode(p, n);
+    return b64_encode(p, n, 1);
 }
 
 /* The one-shot body for CMW `cmw` and binding `b`, with fields overridable for negative tests. */
@@ -339,25 +339,25 @@ static void test_parsers(void)
     uint8_t *p = NULL;
     size_t n = 0;
     char why[SVC_WHY_SIZE];
-    CHECK(svc_b64url_decode("AQID", 4, 0, 8, &p, &n, why, sizeof(why)) && n == 3 && p[2] == 3);
+    CHECK(b64url_decode("AQID", 4, 0, 8, &p, &n, why, sizeof(why)) && n == 3 && p[2] == 3);
     free(p);
-    CHECK(svc_b64url_decode("AQ", 2, 0, 8, &p, &n, why, sizeof(why)) && n == 1 && p[0] == 1);
+    CHECK(b64url_decode("AQ", 2, 0, 8, &p, &n, why, sizeof(why)) && n == 1 && p[0] == 1);
     free(p);
-    CHECK(!svc_b64url_decode("AR", 2, 0, 8, &p, &n, why, sizeof(why)));     /* unused bits */
-    CHECK(!svc_b64url_decode("AQ==", 4, 0, 8, &p, &n, why, sizeof(why)));   /* no padding */
-    CHECK(svc_b64url_decode("AQ==", 4, 1, 8, &p, &n, why, sizeof(why)) && n == 1);
+    CHECK(!b64url_decode("AR", 2, 0, 8, &p, &n, why, sizeof(why)));     /* unused bits */
+    CHECK(!b64url_decode("AQ==", 4, 0, 8, &p, &n, why, sizeof(why)));   /* no padding */
+    CHECK(b64url_decode("AQ==", 4, 1, 8, &p, &n, why, sizeof(why)) && n == 1);
     free(p);
-    CHECK(!svc_b64url_decode("AQ=", 3, 1, 8, &p, &n, why, sizeof(why)));    /* short pad */
-    CHECK(!svc_b64url_decode("AQI==", 5, 1, 8, &p, &n, why, sizeof(why)));
-    CHECK(!svc_b64url_decode("AQID=", 5, 1, 8, &p, &n, why, sizeof(why)));
-    CHECK(!svc_b64url_decode("A+ID", 4, 0, 8, &p, &n, why, sizeof(why)));   /* std alphabet */
-    CHECK(!svc_b64url_decode("AQIDB", 5, 0, 8, &p, &n, why, sizeof(why)));  /* 4n+1 */
-    CHECK(!svc_b64url_decode("AQIDBA", 6, 0, 3, &p, &n, why, sizeof(why))); /* too long */
+    CHECK(!b64url_decode("AQ=", 3, 1, 8, &p, &n, why, sizeof(why)));    /* short pad */
+    CHECK(!b64url_decode("AQI==", 5, 1, 8, &p, &n, why, sizeof(why)));
+    CHECK(!b64url_decode("AQID=", 5, 1, 8, &p, &n, why, sizeof(why)));
+    CHECK(!b64url_decode("A+ID", 4, 0, 8, &p, &n, why, sizeof(why)));   /* std alphabet */
+    CHECK(!b64url_decode("AQIDB", 5, 0, 8, &p, &n, why, sizeof(why)));  /* 4n+1 */
+    CHECK(!b64url_decode("AQIDBA", 6, 0, 3, &p, &n, why, sizeof(why))); /* too long */
     CHECK(strstr(why, "at most 3") != NULL);
-    char *e = svc_b64_encode((const uint8_t *)"\xfb\xff", 2);
+    char *e = b64_encode((const uint8_t *)"\xfb\xff", 2, 0);
     CHECK(strcmp(e, "+/8=") == 0);
     free(e);
-    e = svc_b64url_encode((const uint8_t *)"\xfb\xff", 2);
+    e = b64_encode((const uint8_t *)"\xfb\xff", 2, 1);
     CHECK(strcmp(e, "-_8") == 0);
     free(e);
 
@@ -890,7 +890,7 @@ static char *new_session(CURL *h, const char *query, uint8_t nonce[64], size_t *
         const char *n = json_string_value(json_object_get(j, "nonce"));
         uint8_t *p = NULL;
         char why[SVC_WHY_SIZE];
-        CHECK(n && svc_b64url_decode(n, strlen(n), 0, 64, &p, nonce_len, why, sizeof(why)));
+        CHECK(n && b64url_decode(n, strlen(n), 0, 64, &p, nonce_len, why, sizeof(why)));
         if (p)
             memcpy(nonce, p, *nonce_len);
         free(p);
@@ -932,7 +932,7 @@ static void test_veraison(CURL *h)
         CHECK(strcmp(json_string_value(json_object_get(j, "status")), "complete") == 0);
         CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "evidence"), "type")),
                      ATTEX_SAMPLE_MEDIA_TYPE) == 0);
-        char *ev = svc_b64_encode(fx.raw, fx.raw_len);
+        char *ev = b64_encode(fx.raw, fx.raw_len, 0);
         CHECK(strcmp(json_string_value(json_object_get(json_object_get(j, "evidence"), "value")),
                      ev) == 0);
         free(ev);
@@ -1433,7 +1433,7 @@ static void test_options(void)
     CURL *h = curl_easy_init();
     uint8_t nonce[64];
     size_t nl = 0;
-    char *padded = svc_b64_encode(fx.b.report_data, 64);
+    char *padded = b64_encode(fx.b.report_data, 64, 0);
     for (char *p = padded; *p; p++)
         *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
     char q[200];
