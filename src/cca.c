@@ -68,20 +68,6 @@ static int from_hex(const char *s, size_t s_len, uint8_t *out, size_t max, size_
     return 1;
 }
 
-/* safe_text quotes peer-controlled text for a message: printable ASCII only, truncated. */
-static void safe_text(const uint8_t *p, size_t n, char *out, size_t out_size)
-{
-    size_t max = out_size - 6, o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < n && o < max; i++)
-        out[o++] = (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"') ? (char)p[i] : '?';
-    if (n > 0 && o >= max) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
 
 static int why_fail(char *why, size_t why_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1034,7 +1020,7 @@ int attex_cca_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
     size_t h_len = 0;
     if (!rak_hash(&t, h, &h_len)) {
         char shown[80];
-        safe_text(t.r_rak_hash_algo.p, t.r_rak_hash_algo.n, shown, sizeof(shown));
+        util_safe_text(t.r_rak_hash_algo.p, t.r_rak_hash_algo.n, shown, sizeof(shown));
         ret = reject(out, err, "realm public-key-hash-algo-id (44240) is %s; supported are "
                                "sha-256, sha-384, sha-512",
                      shown);
@@ -1067,7 +1053,7 @@ int attex_cca_appraise(void *verifier_ctx, const uint8_t *outblob, size_t outblo
         char shown[300];
         int plat = !profile_known(t.p_profile);
         cca_bytes b = plat ? t.p_profile : t.r_profile;
-        safe_text(b.p, b.n, shown, sizeof(shown));
+        util_safe_text(b.p, b.n, shown, sizeof(shown));
         ret = reject(out, err, "%s profile (265) is %s, expected %s", plat ? "platform" : "realm",
                      shown, plat ? "http://arm.com/CCA-SSD/1.0.0 or "
                                    "tag:arm.com,2023:cca_platform#1.0.0"

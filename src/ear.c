@@ -53,21 +53,6 @@ static const char *const tv_names[ATTEX_EAR_TV_COUNT] = {
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                          */
 
-void ear_safe_text(const char *p, size_t n, char *out, size_t out_size)
-{
-    size_t max = out_size - 6, o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < n && o < max; i++) {
-        unsigned char c = (unsigned char)p[i];
-        out[o++] = (c >= 0x20 && c < 0x7F && c != '"') ? (char)c : '?';
-    }
-    if (n > 0 && o >= max) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
 
 const char *ear_status_name(attex_verdict v)
 {
@@ -237,7 +222,7 @@ static int decode_status(const json_t *v, const char *where, attex_verdict *out,
     if (!json_is_string(v) || !status_from_name(json_string_value(v), out)) {
         char shown[64] = "(not a string)";
         if (json_is_string(v))
-            ear_safe_text(json_string_value(v), json_string_length(v), shown, sizeof(shown));
+            util_safe_text(json_string_value(v), json_string_length(v), shown, sizeof(shown));
         return bad(err, "%s status is %s; draft-ietf-rats-ear s3.2 allows \"affirming\", "
                         "\"warning\", \"contraindicated\" or \"none\"",
                    where, shown);
@@ -257,7 +242,7 @@ static int decode_tv(json_t *tv, const char *where, attex_ear_submod *sm, attex_
             k++;
         if (k == ATTEX_EAR_TV_COUNT) {
             char shown[64];
-            ear_safe_text(key, strlen(key), shown, sizeof(shown));
+            util_safe_text(key, strlen(key), shown, sizeof(shown));
             return bad(err, "%s trustworthiness vector has the unknown claim %s "
                             "(draft-ietf-rats-ear s3.1 defines eight)",
                        where, shown);
@@ -310,7 +295,7 @@ static int decode_submod(const char *label, const json_t *obj, attex_ear_submod 
 {
     char where[96];
     char shown[80];
-    ear_safe_text(label, strlen(label), shown, sizeof(shown));
+    util_safe_text(label, strlen(label), shown, sizeof(shown));
     snprintf(where, sizeof(where), "submodule %s", shown);
     size_t n = strlen(label);
     if (n == 0 || n >= sizeof(sm->name))
@@ -348,7 +333,7 @@ static int decode_claims(const json_t *c, attex_ear *out, attex_error *err)
     if (!json_is_string(prof) || !known_profile(json_string_value(prof))) {
         char shown[96] = "(not a string)";
         if (json_is_string(prof))
-            ear_safe_text(json_string_value(prof), json_string_length(prof), shown,
+            util_safe_text(json_string_value(prof), json_string_length(prof), shown,
                           sizeof(shown));
         return stale(err, "unknown eat_profile %s (attex reads \"%s\" and \"%s\")", shown,
                      ATTEX_EAR_PROFILE, ATTEX_EAR_PROFILE_VERAISON);
@@ -445,7 +430,7 @@ static int check_header(const uint8_t *h, size_t n, attex_error *err)
         /* RFC 8725 s2.1/s3.1: the algorithm is fixed here, never taken from the token
          * ("none" would skip the signature, HS256 would use the public key as a MAC key). */
         char shown[48];
-        ear_safe_text(json_string_value(alg), json_string_length(alg), shown, sizeof(shown));
+        util_safe_text(json_string_value(alg), json_string_length(alg), shown, sizeof(shown));
         ret = stale(err, "the JWS alg is %s; attex accepts EARs signed with ES256 only", shown);
     } else if (json_object_get(hdr, "crit") != NULL) {
         /* RFC 7515 s4.1.11: critical extensions attex does not understand. */
@@ -794,12 +779,12 @@ static int ear_reject(attex_appraisal *out, const char *msg, attex_error *err)
 void ear_reason(const attex_ear *e, char *out, size_t out_size)
 {
     char dev[80], build[48];
-    ear_safe_text(e->verifier_developer, strlen(e->verifier_developer), dev, sizeof(dev));
-    ear_safe_text(e->verifier_build, strlen(e->verifier_build), build, sizeof(build));
+    util_safe_text(e->verifier_developer, strlen(e->verifier_developer), dev, sizeof(dev));
+    util_safe_text(e->verifier_build, strlen(e->verifier_build), build, sizeof(build));
     int n = snprintf(out, out_size, "EAR from Verifier %s build %s:", dev, build);
     for (size_t i = 0; i < e->num_submods && n > 0 && (size_t)n < out_size; i++) {
         char name[72];
-        ear_safe_text(e->submods[i].name, strlen(e->submods[i].name), name, sizeof(name));
+        util_safe_text(e->submods[i].name, strlen(e->submods[i].name), name, sizeof(name));
         n += snprintf(out + n, out_size - (size_t)n, "%s submodule %s %s", i ? "," : "", name,
                       ear_status_name(e->submods[i].status));
     }

@@ -24,8 +24,6 @@ int ear_decode(const uint8_t *jwt, size_t jwt_len, const attex_ear_validate_opts
 /* ear_status_name returns the EAR JSON name of a status ("affirming", ...). */
 const char *ear_status_name(attex_verdict v);
 
-/* ear_safe_text copies peer text for a message: printable ASCII only, quoted, truncated. */
-void ear_safe_text(const char *p, size_t n, char *out, size_t out_size);
 
 /* ear_reason names the Verifier and each submodule's status, for an appraisal's reason. */
 void ear_reason(const attex_ear *e, char *out, size_t out_size);

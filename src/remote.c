@@ -98,9 +98,9 @@ static void problem_text(const body *b, char *out, size_t out_size)
     json_t *title = json_object_get(o, "title"), *detail = json_object_get(o, "detail");
     char t[120] = "", d[240] = "";
     if (json_is_string(title))
-        ear_safe_text(json_string_value(title), json_string_length(title), t, sizeof(t));
+        util_safe_text(json_string_value(title), json_string_length(title), t, sizeof(t));
     if (json_is_string(detail))
-        ear_safe_text(json_string_value(detail), json_string_length(detail), d, sizeof(d));
+        util_safe_text(json_string_value(detail), json_string_length(detail), d, sizeof(d));
     if (t[0] || d[0])
         snprintf(out, out_size, ": %s%s%s", t, t[0] && d[0] ? " " : "", d);
     json_decref(o);
@@ -217,7 +217,7 @@ static int http_call(const attex_http_opts *h, const char *path, const char *pos
     if (ctype == NULL || strncasecmp(ctype, want_type, strlen(want_type)) != 0) {
         char shown[80] = "(none)";
         if (ctype != NULL)
-            ear_safe_text(ctype, strlen(ctype), shown, sizeof(shown));
+            util_safe_text(ctype, strlen(ctype), shown, sizeof(shown));
         ret = attex_fail(err, ATTEX_ERR_ATTESTATION, ATTEX_ALERT_NONE,
                          "the Verifier at %.200s answered Content-Type %s, not %s", url, shown,
                          want_type);

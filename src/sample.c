@@ -59,24 +59,6 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return (n == 0 || memchr(s, 0, n) == NULL) && bytes_utf8_valid(s, n);
 }
 
-/*
- * safe_text copies peer-controlled text for an error message: printable
- * ASCII only (others become '?'), quoted, truncated, so that evidence cannot
- * forge lines or terminal sequences in a log.
- */
-static void safe_text(const uint8_t *p, size_t n, char *out, size_t out_size)
-{
-    size_t max = out_size - 6, o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < n && o < max; i++)
-        out[o++] = (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"') ? (char)p[i] : '?';
-    if (n > 0 && o >= max) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
 
 static int valid_binding(const attex_binding *b)
 {
@@ -799,7 +781,7 @@ static void appraise_measurements(const sample_verifier *v, const evidence_view 
         char want[4 * (2 * SAMPLE_DIGEST_LEN + 2) + 32];
         expected_list(r, want, sizeof(want));
         char shown[160];
-        safe_text((const uint8_t *)r->name, r->name_len, shown, sizeof(shown));
+        util_safe_text((const uint8_t *)r->name, r->name_len, shown, sizeof(shown));
         if (m == NULL) {
             snprintf(out->reason, sizeof(out->reason),
                      "measurement %s: missing from the evidence, expected one of %s", shown,
@@ -856,7 +838,7 @@ int sample_evidence_appraise(void *verifier_ctx, const uint8_t *ev, size_t ev_le
     if (e.profile_len != strlen(ATTEX_SAMPLE_PROFILE) ||
         memcmp(e.profile, ATTEX_SAMPLE_PROFILE, e.profile_len) != 0) {
         char shown[120];
-        safe_text(e.profile, e.profile_len, shown, sizeof(shown));
+        util_safe_text(e.profile, e.profile_len, shown, sizeof(shown));
         ret = reject(out, err, "eat_profile is %s, not " ATTEX_SAMPLE_PROFILE, shown);
         goto done;
     }

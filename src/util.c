@@ -61,6 +61,21 @@ int util_unhex(const char *s, size_t s_len, uint8_t *out, size_t n)
     return 1;
 }
 
+void util_safe_text(const void *text, size_t n, char *out, size_t out_size)
+{
+    const uint8_t *p = text;
+    size_t max = out_size - 6, o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n && o < max; i++)
+        out[o++] = (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"') ? (char)p[i] : '?';
+    if (n > 0 && o >= max) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
 /* ---------------------------------------------------------------------- */
 /* Files                                                                  */
 

@@ -24,6 +24,14 @@ char *util_hex_dup(const uint8_t *p, size_t n);
 int util_unhex(const char *s, size_t s_len, uint8_t *out, size_t n);
 
 /*
+ * util_safe_text copies text a peer controls into an error message: quoted,
+ * printable ASCII only (anything else becomes '?'), truncated with "...",
+ * so that evidence cannot forge lines or terminal sequences in a log.
+ * out_size must be at least 8.
+ */
+void util_safe_text(const void *p, size_t n, char *out, size_t out_size);
+
+/*
  * util_open_regular opens `path` read-only and refuses anything but a
  * regular file; `what` names the file in errors ("trusted key file").
  */
