@@ -30,6 +30,7 @@
 #include "crypto.h"
 #include "internal.h"
 #include "tsm_internal.h"
+#include "util.h"
 
 #define NOMEM(err) \
     attex_fail((err), ATTEX_ERR_NO_MEMORY, ATTEX_ALERT_INTERNAL_ERROR, "out of memory")
@@ -69,15 +70,6 @@ attex_tsm_kind attex_tsm_provider_kind(const char *provider, size_t len)
     return ATTEX_TSM_UNKNOWN;
 }
 
-static void safe_name(const uint8_t *p, size_t n, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 4 < out_size; i++)
-        out[o++] = (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '"') ? (char)p[i] : '?';
-    if (o + 4 >= out_size && n > o)
-        out[o++] = '~';
-    out[o] = '\0';
-}
 
 /* ---------------------------------------------------------------------- */
 /* File protocol                                                          */
@@ -351,9 +343,9 @@ static int one_attempt(const tsm_req *q, const uint8_t *report_data, attex_tsm_r
     out->kind = attex_tsm_provider_kind(out->provider, n);
     if (out->kind == ATTEX_TSM_UNKNOWN || memchr(out->provider, 0, n) != NULL) {
         char shown[80];
-        safe_name((const uint8_t *)out->provider, n, shown, sizeof(shown));
+        util_safe_text(out->provider, n, shown, sizeof(shown));
         return attex_fail(err, ATTEX_ERR_UNSUPPORTED, ATTEX_ALERT_NONE,
-                          "configfs-tsm provider \"%s\" is not one attex knows (tdx_guest, "
+                          "configfs-tsm provider %s is not one attex knows (tdx_guest, "
                           "sev_guest, arm_cca_guest)",
                           shown);
     }
@@ -606,8 +598,8 @@ int tsm_report_decode(const uint8_t *in, size_t len, tsm_report_view *v, char *w
             }
         } else {
             char shown[40];
-            safe_name(k, kl, shown, sizeof(shown));
-            return why_fail(why, why_size, "the tsm-report has an unknown key \"%s\" (only "
+            util_safe_text(k, kl, shown, sizeof(shown));
+            return why_fail(why, why_size, "the tsm-report has an unknown key %s (only "
                                            "provider, outblob, auxblob)",
                             shown);
         }
@@ -673,9 +665,9 @@ static int tsm_appraise(void *ctx, const attex_cmw *record, const attex_binding 
             p = &t->providers[i];
     if (p == NULL) {
         char shown[80];
-        safe_name(rv.provider, rv.provider_len, shown, sizeof(shown));
+        util_safe_text(rv.provider, rv.provider_len, shown, sizeof(shown));
         tsm_report_view_free(&rv);
-        return tsm_reject(out, err, "no verifier is configured for provider \"%s\"%s", shown,
+        return tsm_reject(out, err, "no verifier is configured for provider %s%s", shown,
                           kind == ATTEX_TSM_UNKNOWN ? " (an unknown provider)" : "");
     }
     /* PROTOCOL.md s3: the report data the provider signed must be this binding's. */
