@@ -49,11 +49,11 @@ char *b64_encode(const uint8_t *p, size_t n, int url)
         uint32_t v = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
         s[o++] = a[v >> 18];
         s[o++] = a[(v >> 12) & 63];
-        s[o++] = k > 1 ? a[(v >> 6) & 63] : '=';
-        s[o++] = k > 2 ? a[v & 63] : '=';
         /* RFC 4648 s5 as JWS and CMW use it (RFC 7515 s2, RFC 9999 s3.1): no padding. */
-        if (url)
-            o -= 3 - k;
+        if (k > 1 || !url)
+            s[o++] = k > 1 ? a[(v >> 6) & 63] : '=';
+        if (k > 2 || !url)
+            s[o++] = k > 2 ? a[v & 63] : '=';
     }
     s[o] = '\0';
     return s;

@@ -1,8 +1,10 @@
 /*
  * Unit tests for the byte reader and writer.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "bytes.h"
 #include "testutil.h"
 
@@ -136,8 +138,59 @@ static void test_utf8(void)
         CHECK(bytes_utf8_valid((const uint8_t *)t[i].s, t[i].n) == t[i].ok);
 }
 
+/* RFC 4648 s10 test vectors, both alphabets, every tail length; then the strict decoder. */
+static void test_b64(void)
+{
+    static const struct {
+        const char *in, *std, *url;
+    } v[] = {{"", "", ""},
+             {"f", "Zg==", "Zg"},
+             {"fo", "Zm8=", "Zm8"},
+             {"foo", "Zm9v", "Zm9v"},
+             {"foob", "Zm9vYg==", "Zm9vYg"},
+             {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+             {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+             {"\xfb\xff", "+/8=", "-_8"}};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = strlen(v[i].in);
+        char *e = b64_encode((const uint8_t *)v[i].in, n, 0), *u = b64_encode((const uint8_t *)v[i].in, n, 1);
+        CHECK(e != NULL && strcmp(e, v[i].std) == 0);
+        CHECK(u != NULL && strcmp(u, v[i].url) == 0);
+        uint8_t *d = NULL;
+        size_t dl = 0;
+        char why[B64_WHY_SIZE];
+        CHECK(b64url_decode(u, strlen(u), 0, 16, &d, &dl, why, sizeof(why)) && dl == n &&
+              memcmp(d, v[i].in, n) == 0);
+        free(d);
+        free(e);
+        free(u);
+    }
+    char why[B64_WHY_SIZE];
+    uint8_t out[8];
+    size_t n;
+    CHECK(!b64url_decode_to("Zg==", 4, 0, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "padding") != NULL);
+    CHECK(b64url_decode_to("Zg==", 4, 1, out, sizeof(out), &n, why, sizeof(why)) && n == 1);
+    CHECK(!b64url_decode_to("Zg=", 3, 1, out, sizeof(out), &n, why, sizeof(why)));
+    CHECK(!b64url_decode_to("Z=g=", 4, 1, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "before the end") != NULL);
+    CHECK(!b64url_decode_to("Zm+v", 4, 0, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "standard base64") != NULL);
+    CHECK(!b64url_decode_to("Zm9vY", 5, 0, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "4n+1") != NULL);
+    CHECK(!b64url_decode_to("Zh", 2, 0, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "non-canonical") != NULL);
+    CHECK(!b64url_decode_to("Zm9v\n", 5, 0, out, sizeof(out), &n, why, sizeof(why)) &&
+          strstr(why, "0x0a") != NULL);
+    CHECK(!b64url_decode_to("Zm9vYmFy", 8, 0, out, 5, &n, why, sizeof(why)) &&
+          strstr(why, "at most 5") != NULL);
+    CHECK(b64url_is_char('-') && b64url_is_char('_') && !b64url_is_char('+') &&
+          !b64url_is_char('='));
+}
+
 int main(void)
 {
+    test_b64();
     test_utf8();
     test_reader();
     test_writer();
