@@ -68,18 +68,6 @@ static void set_cloexec(int fd)
         fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
-static void addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
-{
-    char h[64], p[16];
-    if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        snprintf(out, size, "?");
-        return;
-    }
-    if (sa->sa_family == AF_INET6)
-        snprintf(out, size, "[%s]:%s", h, p);
-    else
-        snprintf(out, size, "%s:%s", h, p);
-}
 
 /* Opens a non-blocking listening socket. Returns the fd, or -1 with a message logged. */
 static int listen_on(const char *host, const char *port, char *bound, size_t bound_size)

@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 
 #include <attex/attex.h>
 #include <attex/quic.h>
@@ -43,12 +42,10 @@ static void remote_string(attex_quic_conn *c, char *out, size_t size)
 {
     socklen_t len = 0;
     const struct sockaddr *sa = attex_quic_conn_remote(c, &len);
-    char host[INET6_ADDRSTRLEN] = "?", port[16] = "?";
-    if (sa == NULL || getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
-                                  NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    if (sa == NULL)
         snprintf(out, size, "?");
     else
-        snprintf(out, size, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+        addr_string(sa, len, out, size);
 }
 
 /* A pending byte buffer: what one side could not take yet. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include <attex/attest.h>
 
@@ -48,6 +49,9 @@ void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void sb_json_str(sbuf *b, const char *s);
 void sb_json_hex(sbuf *b, const uint8_t *p, size_t n);
 void sb_free(sbuf *b);
+
+/* addr_string writes "HOST:PORT" ("[V6]:PORT") of a socket address, for logs; "?" if unknown. */
+void addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t size);
 
 /* parse_uint parses a decimal integer 0..max; 1 on success. */
 int parse_uint(const char *s, unsigned long max, unsigned long *out);

@@ -10,6 +10,9 @@
 
 #include <openssl/err.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "tool.h"
 
 /* ====================================================================== */
@@ -232,3 +235,16 @@ int opt_val(int argc, char **argv, int *i, const char *name, const char **val)
 }
 
 int is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
+
+void addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t size)
+{
+    char h[64], p[16];
+    if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(out, size, "?");
+        return;
+    }
+    if (sa->sa_family == AF_INET6)
+        snprintf(out, size, "[%s]:%s", h, p);
+    else
+        snprintf(out, size, "%s:%s", h, p);
+}
