@@ -2834,42 +2834,11 @@ static int cmd_inspect(int argc, char **argv)
             return usage_error("inspect", "only one input");
         path = argv[i];
     }
-    FILE *f = (path == NULL || strcmp(path, "-") == 0) ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "attex inspect: %s: %s\n", path, strerror(errno));
+    attex_buf input = ATTEX_BUF_INIT;
+    if (read_input(path ? path : "-", 16u << 20, &input) != 0)
         return EXIT_ATTEST;
-    }
-    size_t cap = 4096, n = 0, limit = 16u << 20;
-    uint8_t *buf = malloc(cap + 4);
-    while (buf != NULL) {
-        if (n == cap) {
-            if (cap >= limit)
-                break;
-            uint8_t *nb = realloc(buf, 2 * cap + 4);
-            if (nb == NULL) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf == NULL) {
-        fputs("attex inspect: out of memory\n", stderr);
-        return EXIT_ATTEST;
-    }
-    if (n == cap) {
-        fprintf(stderr, "attex inspect: input larger than %zu bytes\n", limit);
-        free(buf);
-        return EXIT_ATTEST;
-    }
+    uint8_t *buf = input.data;
+    size_t n = input.len;
     const char *how;
     n = detect_decode(buf, n, &how);
     int ret = EXIT_ATTEST;

@@ -68,45 +68,6 @@ typedef struct ev_opts {
     int json, allow_incomplete;
 } ev_opts;
 
-static int read_input(const char *path, attex_buf *out)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        logmsg(LOG_ERROR, "cannot open %s", path);
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0, limit = 1u << 24;
-    uint8_t *buf = malloc(cap);
-    for (;;) {
-        if (buf == NULL)
-            break;
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap)
-            break;
-        if (cap >= limit) {
-            logmsg(LOG_ERROR, "%s is larger than %zu bytes", path, limit);
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        uint8_t *nb = realloc(buf, cap * 2);
-        if (nb == NULL) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf == NULL)
-        return -1;
-    out->data = buf;
-    out->len = n;
-    return 0;
-}
 
 static int parse_time(const char *s, int64_t *out)
 {
@@ -344,11 +305,11 @@ static int cmd_verify(const ev_opts *o, const char *path)
     if (o->accept && strcmp(o->accept, "warning") != 0 && strcmp(o->accept, "affirming") != 0)
         return usage_error("evidence", "--accept needs affirming or warning");
     attex_buf in = ATTEX_BUF_INIT, aux = ATTEX_BUF_INIT;
-    if (read_input(path, &in) != 0)
+    if (read_input(path, 1u << 24, &in) != 0)
         return EXIT_ATTEST;
     attex_error err;
     memset(&err, 0, sizeof(err));
-    if (o->certs && read_input(o->certs, &aux) != 0) {
+    if (o->certs && read_input(o->certs, 1u << 24, &aux) != 0) {
         attex_buf_free(&in);
         return EXIT_ATTEST;
     }
@@ -397,7 +358,7 @@ static int cmd_verify(const ev_opts *o, const char *path)
 static int cmd_describe(const ev_opts *o, const char *path)
 {
     attex_buf in = ATTEX_BUF_INIT, json = ATTEX_BUF_INIT;
-    if (read_input(path, &in) != 0)
+    if (read_input(path, 1u << 24, &in) != 0)
         return EXIT_ATTEST;
     attex_error err;
     const char *kind = NULL;

@@ -53,6 +53,12 @@ void sb_free(sbuf *b);
 /* addr_string writes "HOST:PORT" ("[V6]:PORT") of a socket address, for logs; "?" if unknown. */
 void addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t size);
 
+/*
+ * read_input reads a whole file ('-': standard input) of at most `limit`
+ * bytes into `out` (attex_buf_free it); logs why and returns -1 otherwise.
+ */
+int read_input(const char *path, size_t limit, attex_buf *out);
+
 /* parse_uint parses a decimal integer 0..max; 1 on success. */
 int parse_uint(const char *s, unsigned long max, unsigned long *out);
 /*

@@ -13,6 +13,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <attex/buf.h>
+
 #include "tool.h"
 
 /* ====================================================================== */
@@ -247,4 +249,51 @@ void addr_string(const struct sockaddr *sa, socklen_t len, char *out, size_t siz
         snprintf(out, size, "[%s]:%s", h, p);
     else
         snprintf(out, size, "%s:%s", h, p);
+}
+
+int read_input(const char *path, size_t limit, attex_buf *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (f == NULL) {
+        logmsg(LOG_ERROR, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    for (;;) {
+        if (buf == NULL)
+            break;
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap)
+            break;
+        if (cap >= limit) {
+            logmsg(LOG_ERROR, "%s is larger than %zu bytes", path, limit);
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        uint8_t *nb = realloc(buf, cap * 2);
+        if (nb == NULL) {
+            logmsg(LOG_ERROR, "out of memory reading %s", path);
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int failed = f != NULL && ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (buf != NULL && failed) {
+        logmsg(LOG_ERROR, "cannot read %s", path);
+        free(buf);
+        return -1;
+    }
+    if (buf == NULL)
+        return -1;
+    out->data = buf;
+    out->len = n;
+    return 0;
 }
