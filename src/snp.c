@@ -1136,7 +1136,8 @@ static int verify_ask(attex_snp_verifier *v, const cert_der *ask_der, const cert
         }
     }
     pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->num_asks; i++)
+    /* First match only: two threads that missed at once may both have cached the same ASK. */
+    for (size_t i = 0; i < v->num_asks && cv->ask == NULL; i++)
         if (memcmp(v->asks[i].hash, h, 32) == 0) {
             cv->anchor = &v->anchors[v->asks[i].anchor];
             cv->ask = v->asks[i].cert;
@@ -1207,7 +1208,8 @@ static int verify_vcek(attex_snp_verifier *v, const cert_der *vcek_der, const ch
     if (!sha256(vcek_der->der, vcek_der->len, cv->vcek_hash))
         return attex_fail_crypto(err, "hashing the VCEK");
     pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->num_vceks; i++)
+    /* First match only: two threads that missed at once may both have cached the same VCEK. */
+    for (size_t i = 0; i < v->num_vceks && cv->vcek == NULL; i++)
         if (memcmp(v->vceks[i].hash, cv->vcek_hash, 32) == 0 &&
             memcmp(v->vceks[i].ask_hash, ask_hash, 32) == 0) {
             cv->vcek = v->vceks[i].cert;
